@@ -1,0 +1,148 @@
+"""The raw layer: validated events and rejected lines as Parquet, one partition per delivery day.
+
+    RAW/events/YYYY-MM-DD/events.parquet                 accepted, de-duplicated within the day
+    RAW/rejects/YYYY-MM-DD/rejects.parquet               one row per rejected line
+    RAW/manifest/YYYY-MM-DD.json                          what was read, and the counts
+
+A day is (re)written only when its landing files changed, so later runs extend the layer.
+Each file is written beside its final name and renamed into place; the manifest goes last, so
+a run killed half-way re-ingests that day next time. Duplicates across days are resolved in
+dbt staging (the copy with the earliest `received_at` wins).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from ingest.landing import day_files, fingerprint
+from ingest.validate import CHECKED_SQL
+
+EVENT_COLUMNS = (
+    "event_id, event_type, occurred_at, received_at, organization, bot, visitor_id, "
+    "conversation_id, channel, page_url, properties, source_file, line_number"
+)
+
+
+@dataclass(frozen=True)
+class DayResult:
+    delivery_date: str
+    files: int
+    lines: int
+    accepted: int
+    rejected: int
+    duplicates: int
+    skipped: bool  # nothing new since the last ingest of this day
+
+    def as_metadata(self) -> dict[str, int | str | bool]:
+        return asdict(self)
+
+
+def events_glob(raw: Path) -> str:
+    return str(raw / "events" / "*" / "*.parquet")
+
+
+def rejects_glob(raw: Path) -> str:
+    return str(raw / "rejects" / "*" / "*.parquet")
+
+
+def _manifest_path(raw: Path, day: str) -> Path:
+    return raw / "manifest" / f"{day}.json"
+
+
+def read_manifest(raw: Path, day: str) -> dict | None:
+    path = _manifest_path(raw, day)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _copy_atomically(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    con.execute(f"COPY ({query}) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)")
+    os.replace(tmp, target)
+
+
+def _write_json_atomically(target: Path, content: dict) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(content, indent=2))
+    os.replace(tmp, target)
+
+
+def ingest_day(
+    landing: Path,
+    day: str,
+    raw: Path,
+    *,
+    force: bool = False,
+    log: Callable[[str], None] = print,
+) -> DayResult:
+    """Validate one delivery day's landing files into the raw layer (idempotent)."""
+    files = day_files(landing, day)
+    print_ = fingerprint(files)
+    previous = read_manifest(raw, day)
+    if previous and previous["fingerprint"] == print_ and not force:
+        counts = previous["counts"]
+        return DayResult(day, len(files), counts["lines"], counts["accepted"],
+                         counts["rejected"], counts["duplicates"], skipped=True)
+
+    sources, numbers, texts, utf8 = [], [], [], []
+    for f in files:
+        text, is_utf8 = f.read_text()
+        lines = text.split("\n")
+        sources.append(pa.array([f.relative] * len(lines), pa.string()))
+        numbers.append(pa.array(range(1, len(lines) + 1), pa.int64()))
+        texts.append(pa.array(lines, pa.string()))
+        utf8.append(pa.array([is_utf8] * len(lines), pa.bool_()))
+        log(f"  {f.relative}: {len(lines):,} lines read")
+    lines_table = pa.table({
+        "source_file": pa.chunked_array(sources, pa.string()),
+        "line_number": pa.chunked_array(numbers, pa.int64()),
+        "line": pa.chunked_array(texts, pa.string()),
+        "file_is_utf8": pa.chunked_array(utf8, pa.bool_()),
+    })
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("lines", lines_table)
+        con.execute(f"CREATE TEMP TABLE checked AS {CHECKED_SQL}")
+        con.execute(f"""
+            CREATE TEMP TABLE accepted AS
+            SELECT {EVENT_COLUMNS} FROM checked WHERE reason IS NULL
+            QUALIFY row_number() OVER (
+                PARTITION BY event_id ORDER BY received_at, source_file, line_number) = 1
+        """)
+        lines_n, valid_n, rejected_n = con.execute(
+            "SELECT count(*), count(*) FILTER (reason IS NULL), count(*) FILTER (reason IS NOT NULL)"
+            " FROM checked").fetchone()
+        accepted_n = con.execute("SELECT count(*) FROM accepted").fetchone()[0]
+        date_sql = f"DATE '{dt.date.fromisoformat(day).isoformat()}'"
+        _copy_atomically(
+            con, f"SELECT *, {date_sql} AS delivery_date FROM accepted "
+                 "ORDER BY occurred_at, event_id",
+            raw / "events" / day / "events.parquet")
+        _copy_atomically(
+            con, "SELECT source_file, line_number, reason, line AS raw_line, "
+                 f"{date_sql} AS delivery_date FROM checked WHERE reason IS NOT NULL "
+                 "ORDER BY source_file, line_number",
+            raw / "rejects" / day / "rejects.parquet")
+    finally:
+        con.close()
+
+    result = DayResult(day, len(files), lines_n, accepted_n, rejected_n,
+                       valid_n - accepted_n, skipped=False)
+    _write_json_atomically(_manifest_path(raw, day), {
+        "fingerprint": print_,
+        "files": [f.relative for f in files],
+        "ingested_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "counts": {k: getattr(result, k) for k in ("lines", "accepted", "rejected", "duplicates")},
+    })
+    return result

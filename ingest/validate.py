@@ -1,0 +1,177 @@
+"""Line validation against the contract, as one set-based DuckDB query.
+
+Input: a relation `lines(source_file, line_number, line, file_is_utf8)`.
+Output of `CHECKED_SQL`: every non-blank line with `reason` (NULL when accepted) and the typed
+event fields. The first failing rule gives the reason, in the order of the contract.
+"""
+
+from __future__ import annotations
+
+EVENT_TYPES = (
+    "impression",
+    "conversation_start",
+    "user_message",
+    "feedback",
+    "bot_message",
+    "intent_matched",
+    "api_call",
+    "goal",
+    "handover",
+    "conversation_end",
+)
+START_ACTIONS = ("start_button", "teaser", "auto_start")
+REQUIRED_STRINGS = ("event_id", "event_type", "organization", "bot", "visitor_id")
+TIMESTAMP_FIELDS = ("occurred_at", "received_at")
+MAX_LEAD = "INTERVAL 24 HOUR"  # occurred_at may be at most this much after received_at
+
+# RFC 3339 date-time with a mandatory offset (a string without one is rejected).
+RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+INTEGER_TYPES = "('BIGINT', 'UBIGINT')"
+NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
+
+
+def _sql_list(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+def _required_string_rules(field: str, path: str) -> list[tuple[str, str]]:
+    return [
+        (f"json_type(doc, '{path}') IS NULL OR json_type(doc, '{path}') = 'NULL'",
+         f"'missing required field: {field}'"),
+        (f"json_type(doc, '{path}') <> 'VARCHAR'", f"'field {field} must be a string'"),
+        (f"doc->>'{path}' = ''", f"'empty required field: {field}'"),
+    ]
+
+
+def _timestamp_expr(field: str) -> str:
+    """The field as a UTC TIMESTAMP, or NULL when it is neither accepted form."""
+    path = f"$.{field}"
+    return f"""CASE
+        WHEN json_type(doc, '{path}') = 'VARCHAR'
+             AND regexp_full_match(doc->>'{path}', '{RFC3339}')
+            THEN try_cast(doc->>'{path}' AS TIMESTAMPTZ) AT TIME ZONE 'UTC'
+        WHEN json_type(doc, '{path}') IN {INTEGER_TYPES}
+            THEN try_cast(make_timestamp(try_cast(doc->>'{path}' AS BIGINT) * 1000) AS TIMESTAMP)
+        END"""
+
+
+def _property_rules() -> list[tuple[str, str]]:
+    """Each type's required properties (section 1 of the contract)."""
+
+    def prop(name: str) -> str:
+        return f"json_type(doc, '$.properties.{name}')"
+
+    def text(name: str) -> str:
+        return f"doc->>'$.properties.{name}'"
+
+    def non_empty_string(event_type: str, name: str) -> tuple[str, str]:
+        return (
+            f"event_type = '{event_type}' AND ({prop(name)} IS DISTINCT FROM 'VARCHAR' "
+            f"OR {text(name)} = '')",
+            f"'{event_type}: properties.{name} must be a non-empty string'",
+        )
+
+    def number(name: str) -> str:
+        return f"try_cast({text(name)} AS DOUBLE)"
+
+    return [
+        (f"event_type = 'conversation_start' AND {prop('start_action')} IS NOT NULL "
+         f"AND {prop('start_action')} <> 'NULL' "
+         f"AND coalesce({text('start_action')} NOT IN {_sql_list(START_ACTIONS)}, true)",
+         "'conversation_start: properties.start_action must be one of "
+         + ", ".join(START_ACTIONS) + "'"),
+        (f"event_type = 'user_message' AND {prop('text')} NOT IN ('VARCHAR', 'NULL')",
+         "'user_message: properties.text must be a string'"),
+        (f"event_type = 'feedback' AND ({prop('rating')} IS NULL "
+         f"OR {prop('rating')} NOT IN {INTEGER_TYPES} OR {number('rating')} NOT BETWEEN 1 AND 5)",
+         "'feedback: properties.rating must be an integer from 1 to 5'"),
+        non_empty_string("intent_matched", "intent"),
+        (f"event_type = 'intent_matched' AND {prop('confidence')} IS NOT NULL "
+         f"AND {prop('confidence')} <> 'NULL' AND ({prop('confidence')} NOT IN {NUMBER_TYPES} "
+         f"OR {number('confidence')} NOT BETWEEN 0 AND 1)",
+         "'intent_matched: properties.confidence must be a number from 0 to 1'"),
+        non_empty_string("api_call", "api"),
+        (f"event_type = 'api_call' AND ({prop('status_code')} IS NULL "
+         f"OR {prop('status_code')} NOT IN {INTEGER_TYPES} "
+         f"OR {number('status_code')} NOT BETWEEN 100 AND 599)",
+         "'api_call: properties.status_code must be an integer from 100 to 599'"),
+        (f"event_type = 'api_call' AND {prop('duration_ms')} IS NOT NULL "
+         f"AND {prop('duration_ms')} <> 'NULL' AND ({prop('duration_ms')} NOT IN {NUMBER_TYPES} "
+         f"OR {number('duration_ms')} < 0)",
+         "'api_call: properties.duration_ms must be a number >= 0'"),
+        non_empty_string("goal", "goal"),
+    ]
+
+
+def _rules() -> list[tuple[str, str]]:
+    rules: list[tuple[str, str]] = [
+        ("NOT file_is_utf8 AND contains(line, '\ufffd')", "'not valid UTF-8'"),
+        ("doc IS NULL", "'not valid JSON'"),
+        ("json_type(doc) <> 'OBJECT'", "'not a JSON object'"),
+    ]
+    for field in REQUIRED_STRINGS:
+        rules += _required_string_rules(field, f"$.{field}")
+    rules.append((f"event_type NOT IN {_sql_list(EVENT_TYPES)}",
+                  "'unknown event_type: ' || event_type"))
+    for field in TIMESTAMP_FIELDS:
+        rules.append((f"json_type(doc, '$.{field}') IS NULL "
+                      f"OR json_type(doc, '$.{field}') = 'NULL'",
+                      f"'missing required field: {field}'"))
+        rules.append((f"{field} IS NULL",
+                      f"'invalid timestamp in {field}: neither RFC 3339 with a UTC offset "
+                      "nor integer epoch milliseconds'"))
+    rules.append((f"occurred_at > received_at + {MAX_LEAD}",
+                  "'occurred_at is more than 24 hours after received_at'"))
+    rules += [
+        (f"event_type <> 'impression' AND {cond}", msg)
+        for cond, msg in _required_string_rules("conversation_id", "$.conversation_id")
+    ]
+    rules.append(("json_type(doc, '$.properties') NOT IN ('OBJECT', 'NULL')",
+                  "'properties is not an object'"))
+    rules += _property_rules()
+    return rules
+
+
+def _reason_expr() -> str:
+    whens = "\n        ".join(f"WHEN {cond} THEN {msg}" for cond, msg in _rules())
+    return f"CASE\n        {whens}\n    END"
+
+
+CHECKED_SQL = f"""
+WITH parsed AS (
+    SELECT
+        source_file,
+        line_number,
+        line,
+        file_is_utf8,
+        CASE WHEN json_valid(line) THEN line::JSON END AS doc
+    FROM lines
+    WHERE trim(line, ' \t\r') <> ''
+),
+typed AS (
+    SELECT
+        *,
+        doc->>'$.event_type' AS event_type,
+        {_timestamp_expr("occurred_at")} AS occurred_at,
+        {_timestamp_expr("received_at")} AS received_at
+    FROM parsed
+)
+SELECT
+    source_file,
+    line_number,
+    line,
+    {_reason_expr()} AS reason,
+    doc->>'$.event_id' AS event_id,
+    event_type,
+    occurred_at,
+    received_at,
+    doc->>'$.organization' AS organization,
+    doc->>'$.bot' AS bot,
+    doc->>'$.visitor_id' AS visitor_id,
+    doc->>'$.conversation_id' AS conversation_id,
+    doc->>'$.channel' AS channel,
+    doc->>'$.page_url' AS page_url,
+    CASE WHEN json_type(doc, '$.properties') = 'OBJECT'
+        THEN (doc->'$.properties')::VARCHAR ELSE '{{}}' END AS properties
+FROM typed
+"""

@@ -1,0 +1,47 @@
+"""dbt models as Dagster assets; dbt tests surface as asset checks."""
+
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from orchestration.resources import PipelineResource
+from orchestration.settings import DBT_PROJECT_DIR
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
+
+
+def _manifest_is_stale(project: DbtProject) -> bool:
+    if not project.manifest_path.exists():
+        return True
+    built = project.manifest_path.stat().st_mtime
+    sources = [p for d in ("models", "macros", "tests") for p in (DBT_PROJECT_DIR / d).rglob("*")]
+    sources += [DBT_PROJECT_DIR / "dbt_project.yml"]
+    return any(p.stat().st_mtime > built for p in sources if p.is_file())
+
+
+if _manifest_is_stale(dbt_project):
+    dbt_project.preparer.prepare(dbt_project)
+
+
+class MetricsDbtTranslator(DagsterDbtTranslator):
+    """Asset keys follow the warehouse: sources `raw/<table>`, models `<schema>/<model>`."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        return dg.AssetKey([dbt_resource_props["config"]["schema"], dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return dbt_resource_props["config"].get("schema") or "dbt"
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=MetricsDbtTranslator())
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
+               pipeline: PipelineResource):
+    """`dbt build` into the build database in the state folder, with the configured rules."""
+    dbt_vars = {"state_dir": str(pipeline.paths.state), **pipeline.metrics_config().dbt_vars()}
+    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
