@@ -1,4 +1,4 @@
-"""The landing folder: `LANDING/YYYY-MM-DD/<name>.ndjson|.jsonl[.gz]`, one folder per delivery day."""
+"""The landing folder: `LANDING/YYYY-MM-DD/<name>.ndjson|.jsonl[.gz]`, a folder per delivery day."""
 
 from __future__ import annotations
 

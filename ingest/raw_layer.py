@@ -121,8 +121,8 @@ def ingest_day(
                 PARTITION BY event_id ORDER BY received_at, source_file, line_number) = 1
         """)
         lines_n, valid_n, rejected_n = con.execute(
-            "SELECT count(*), count(*) FILTER (reason IS NULL), count(*) FILTER (reason IS NOT NULL)"
-            " FROM checked").fetchone()
+            "SELECT count(*), count(*) FILTER (reason IS NULL), "
+            "count(*) FILTER (reason IS NOT NULL) FROM checked").fetchone()
         accepted_n = con.execute("SELECT count(*) FROM accepted").fetchone()[0]
         date_sql = f"DATE '{dt.date.fromisoformat(day).isoformat()}'"
         _copy_atomically(

@@ -29,7 +29,10 @@ def build_definitions(pipeline: PipelineResource) -> dg.Definitions:
     return dg.Definitions(
         assets=[raw_layer, dbt_models, published_warehouse],
         jobs=[ingest_job, build_job],
-        resources={"pipeline": pipeline, "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)},
+        resources={
+            "pipeline": pipeline,
+            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
+        },
     )
 
 

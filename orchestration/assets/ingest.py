@@ -47,9 +47,9 @@ def raw_layer(context: dg.AssetExecutionContext, pipeline: PipelineResource):
         if not (is_delivery_day(day) and (landing / day).is_dir()):
             continue
         result = ingest_day(landing, day, raw, log=context.log.debug)
-        context.log.info(
-            f"{day}: {result.accepted:,} accepted, {result.rejected:,} rejected, "
-            f"{result.duplicates:,} duplicates" + (" (unchanged, skipped)" if result.skipped else ""))
+        skipped = " (unchanged, skipped)" if result.skipped else ""
+        context.log.info(f"{day}: {result.accepted:,} accepted, {result.rejected:,} rejected, "
+                         f"{result.duplicates:,} duplicates{skipped}")
         results.append(result)
     metadata = _summary(results)
     yield dg.MaterializeResult(asset_key=RAW_EVENTS, metadata=metadata)

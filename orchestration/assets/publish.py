@@ -27,7 +27,7 @@ def published_warehouse(context: dg.AssetExecutionContext,
     stamp = {
         "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "config_hash": config.content_hash,
-        "dagster_run_id": context.run_id,
+        "dagster_run_id": context.run.run_id,
     }
     result = publish(paths.build_db, paths.warehouse, PUBLISHED_SCHEMAS, stamp)
     paths.publish_record.write_text(json.dumps(stamp, indent=2))

@@ -1,0 +1,64 @@
+# servisbot-metrics: `make up` runs everything on demo data; `make test` runs the whole suite.
+# Both set up what they need on a fresh machine (uv, the two locked environments).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export DO_NOT_TRACK := 1
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+
+DATA ?= data
+LANDING ?= $(DATA)/landing
+WAREHOUSE ?= $(DATA)/warehouse.duckdb
+CONFIG ?=
+DEMO_DAYS ?= 30
+DEMO_EVENTS ?= 320000
+DEMO_SEED ?= 7
+DAGSTER_PORT ?= 3000
+SUPERSET_PORT ?= 8088
+
+SBM := .venv/bin/servisbot-metrics
+CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
+
+.PHONY: help up setup uv demo-data run superset-setup serve test lint clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+up: setup demo-data run superset-setup serve  ## everything: set-up, demo data, pipeline, Superset; serve both UIs
+
+uv:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
+		|| $(PYTHON) -m pip install --quiet --user uv
+
+setup: uv  ## create both locked environments (.venv and superset/.venv)
+	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --project superset
+
+demo-data: setup  ## generate 30 days of synthetic events into $(LANDING) (once)
+	@if [ -d "$(LANDING)" ] && [ -n "$$(ls -A $(LANDING) 2>/dev/null)" ]; then \
+		echo "$(LANDING) already has data; not generating"; \
+	else \
+		$(SBM) generate --out $(LANDING) --days $(DEMO_DAYS) --events $(DEMO_EVENTS) --seed $(DEMO_SEED); \
+	fi
+
+run: setup  ## process what is new in $(LANDING) into $(WAREHOUSE)
+	$(SBM) run --landing $(LANDING) --warehouse $(WAREHOUSE) $(CONFIG_ARG)
+
+superset-setup: setup  ## create/upgrade Superset's metadata, users and dashboards (idempotent)
+	SUPERSET_STATE_DIR=$(abspath $(DATA))/superset WAREHOUSE_PATH=$(abspath $(WAREHOUSE)) \
+		superset/.venv/bin/python superset/provision.py setup
+
+serve:  ## serve Dagster (port $(DAGSTER_PORT)) and Superset (port $(SUPERSET_PORT)) until Ctrl-C
+	LANDING=$(LANDING) WAREHOUSE=$(WAREHOUSE) DATA=$(DATA) CONFIG=$(CONFIG) \
+		DAGSTER_PORT=$(DAGSTER_PORT) SUPERSET_PORT=$(SUPERSET_PORT) scripts/serve.sh
+
+test: setup  ## lint and run the whole test suite (what CI runs)
+	.venv/bin/ruff check .
+	.venv/bin/pytest
+
+lint: setup  ## ruff
+	.venv/bin/ruff check .
+
+clean:  ## remove generated data and state (keeps the environments)
+	rm -rf $(DATA) dbt_project/target dbt_project/logs

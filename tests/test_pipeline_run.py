@@ -1,0 +1,208 @@
+"""`servisbot-metrics run` end to end: real landing files -> Dagster -> dbt -> published DuckDB.
+
+The marts are checked against an independent Python reading of the landing files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import json
+import shutil
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import sbm
+
+SESSION_TIMEOUT = dt.timedelta(minutes=10)
+USER_SIDE = {"conversation_start", "user_message", "feedback"}
+
+
+def _ts(value: str | int) -> dt.datetime:
+    if isinstance(value, int):
+        return dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=value)
+    return dt.datetime.fromisoformat(value).astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _landing_lines(landing: Path):
+    for path in sorted(landing.glob("*/*")):
+        data = path.read_bytes()
+        text = (gzip.decompress(data) if path.name.endswith(".gz") else data).decode()
+        for number, raw in enumerate(text.split("\n"), start=1):
+            yield f"{path.parent.name}/{path.name}", number, raw
+
+
+def _query(warehouse: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def oracle_events(landing: Path, rejected: set[tuple[str, int]]) -> list[dict]:
+    """Valid events, de-duplicated (earliest received_at wins), straight from the files."""
+    best: dict[str, tuple] = {}
+    for source, number, raw in _landing_lines(landing):
+        if not raw.strip() or (source, number) in rejected:
+            continue
+        event = json.loads(raw)
+        key = (_ts(event["received_at"]), source, number)
+        if event["event_id"] not in best or key < best[event["event_id"]][0]:
+            best[event["event_id"]] = (key, event)
+    return [event for _, event in best.values()]
+
+
+def oracle_usage(events: list[dict]) -> dict[tuple, dict[str, int]]:
+    usage: dict[tuple, Counter] = defaultdict(Counter)
+    names = {"impression": "impressions", "conversation_start": "conversations_started",
+             "user_message": "user_messages"}
+    conversations: dict[tuple, list] = defaultdict(list)
+    for e in events:
+        occurred = _ts(e["occurred_at"])
+        if e["event_type"] in names:
+            usage[(occurred.date(), e["organization"], e["bot"])][names[e["event_type"]]] += 1
+        if e["event_type"] in USER_SIDE:
+            key = (e["organization"], e["bot"], e["conversation_id"])
+            conversations[key].append((occurred, e["event_id"]))
+    for (org, bot, _), activity in conversations.items():
+        previous = None
+        for occurred, _ in sorted(activity):
+            if previous is None or occurred - previous >= SESSION_TIMEOUT:
+                usage[(occurred.date(), org, bot)]["sessions"] += 1
+            previous = occurred
+    return {k: dict(v) for k, v in usage.items()}
+
+
+@pytest.fixture(scope="module")
+def rejected(published_warehouse: Path) -> set[tuple[str, int]]:
+    rows = _query(published_warehouse, "SELECT source_file, line_number FROM audit.rejected_events")
+    return set(rows)
+
+
+def test_contract_tables_are_published(published_warehouse: Path):
+    columns = _query(published_warehouse, """
+        SELECT table_schema || '.' || table_name, column_name, data_type
+        FROM information_schema.columns""")
+    by_table = defaultdict(dict)
+    for table, column, data_type in columns:
+        by_table[table][column] = data_type
+    assert by_table["marts.usage_daily"]["metric_date"] == "DATE"
+    for column in ("impressions", "conversations_started", "sessions", "user_messages"):
+        assert column in by_table["marts.usage_daily"]
+    assert {"session_id", "organization", "bot", "conversation_id", "visitor_id",
+            "session_start_at", "session_date"} <= set(by_table["marts.fct_sessions"])
+    assert {"source_file", "line_number", "reason", "raw_line"} <= set(
+        by_table["audit.rejected_events"])
+    # only the published schemas: no staging views pointing into the state folder
+    assert {t.split(".")[0] for t in by_table} == {"marts", "audit"}
+
+
+def test_usage_daily_matches_an_independent_count(demo_landing: Path, published_warehouse: Path,
+                                                  rejected: set[tuple[str, int]]):
+    expected = oracle_usage(oracle_events(demo_landing, rejected))
+    rows = _query(published_warehouse, """
+        SELECT metric_date, organization, bot, impressions, conversations_started, sessions,
+               user_messages FROM marts.usage_daily""")
+    got = {}
+    for date, org, bot, *counts in rows:
+        values = dict(zip(("impressions", "conversations_started", "sessions", "user_messages"),
+                          counts, strict=True))
+        got[(date, org, bot)] = {k: v for k, v in values.items() if v}
+    assert got == expected
+    assert sum(v.get("impressions", 0) for v in got.values()) > 1000
+
+
+def test_every_rejected_line_is_kept_verbatim(demo_landing: Path, published_warehouse: Path):
+    rows = _query(published_warehouse,
+                  "SELECT source_file, line_number, reason, raw_line FROM audit.rejected_events")
+    assert rows, "the demo data has malformed lines"
+    lines = {(s, n): raw for s, n, raw in _landing_lines(demo_landing)}
+    for source, number, reason, raw in rows:
+        assert lines[(source, number)] == raw
+        assert reason
+    assert len({reason.split(":")[0] for *_, reason, _ in rows}) >= 5
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_second_run_with_nothing_new_changes_nothing(demo_landing: Path, tmp_path: Path):
+    warehouse = tmp_path / "wh.duckdb"
+    sbm("run", "--landing", demo_landing, "--warehouse", warehouse)
+    before = (warehouse.stat().st_ino, _digest(warehouse))
+    again = sbm("run", "--landing", demo_landing, "--warehouse", warehouse)
+    assert "nothing new" in again.stderr
+    assert (warehouse.stat().st_ino, _digest(warehouse)) == before
+    assert (tmp_path / "wh.state" / "raw" / "events").is_dir()  # state lives beside the file
+
+
+def _table(warehouse: Path, table: str) -> list[tuple]:
+    return sorted(_query(warehouse, f"SELECT * FROM {table}"), key=repr)
+
+
+def test_day_by_day_equals_one_full_run(demo_landing: Path, published_warehouse: Path,
+                                        tmp_path: Path):
+    landing, warehouse = tmp_path / "landing", tmp_path / "wh.duckdb"
+    days = sorted(p.name for p in demo_landing.iterdir())
+    landing.mkdir()
+    for batch in (days[:3], days[3:5], days[5:]):  # files land over time; late events included
+        for day in batch:
+            shutil.copytree(demo_landing / day, landing / day)
+        sbm("run", "--landing", landing, "--warehouse", warehouse)
+    for table in ("marts.usage_daily", "marts.fct_sessions", "audit.rejected_events"):
+        assert _table(warehouse, table) == _table(published_warehouse, table), table
+
+
+def test_invalid_configuration_fails_and_keeps_the_published_file(
+        demo_landing: Path, tmp_path: Path):
+    warehouse = tmp_path / "wh.duckdb"
+    sbm("run", "--landing", demo_landing, "--warehouse", warehouse)
+    before = _digest(warehouse)
+    config = tmp_path / "metrics.yaml"
+    config.write_text("timezone: Mars/Olympus\n")
+    failed = sbm("run", "--landing", demo_landing, "--warehouse", warehouse, "--config", config,
+                 check=False)
+    assert failed.returncode == 1
+    assert failed.stderr.strip().splitlines()[-1] == (
+        "servisbot-metrics: error: timezone: unknown IANA timezone 'Mars/Olympus'")
+    config.write_text("policies: {userSession: {expireOnInactivityInMinutes: 10}}\nextra: 1\n")
+    failed = sbm("run", "--landing", demo_landing, "--warehouse", warehouse, "--config", config,
+                 check=False)
+    assert failed.returncode == 1 and "extra: unknown key" in failed.stderr
+    assert _digest(warehouse) == before
+
+
+def test_configuration_change_rebuilds(demo_landing: Path, published_warehouse: Path,
+                                       tmp_path: Path):
+    warehouse = tmp_path / "wh.duckdb"
+    shutil.copy(published_warehouse, warehouse)
+    shutil.copytree(published_warehouse.with_name("warehouse.state"), tmp_path / "wh.state")
+    config = tmp_path / "metrics.json"
+    config.write_text(json.dumps({"policies": {"userSession": {"expireOnInactivityInMinutes": 1}}}))
+    rebuilt = sbm("run", "--landing", demo_landing, "--warehouse", warehouse, "--config", config)
+    assert "building marts" in rebuilt.stderr and "ingesting" not in rebuilt.stderr
+    sessions = "SELECT count(*) FROM marts.fct_sessions"
+    assert _query(warehouse, sessions)[0][0] > _query(published_warehouse, sessions)[0][0]
+    again = sbm("run", "--landing", demo_landing, "--warehouse", warehouse, "--config", config)
+    assert "nothing new" in again.stderr
+
+
+def test_missing_landing_folder_is_a_one_line_error(tmp_path: Path):
+    failed = sbm("run", "--landing", tmp_path / "nope", "--warehouse", tmp_path / "w.duckdb",
+                 check=False)
+    assert failed.returncode == 1
+    assert failed.stderr.strip() == (
+        f"servisbot-metrics: error: landing folder not found: {tmp_path / 'nope'}")
+    assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_cli_conventions():
+    assert sbm("--help").stdout.startswith("usage: servisbot-metrics")
+    assert "--warehouse" in sbm("run", "--help").stdout
+    usage = sbm("bogus", check=False)
+    assert usage.returncode == 2 and "invalid choice" in usage.stderr
