@@ -55,10 +55,12 @@ serve:  ## serve Dagster (port $(DAGSTER_PORT)) and Superset (port $(SUPERSET_PO
 
 test: setup  ## lint and run the whole test suite (what CI runs)
 	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 	.venv/bin/pytest
 
-lint: setup  ## ruff
+lint: setup  ## ruff lint and format check
 	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 
 clean:  ## remove generated data and state (keeps the environments)
 	rm -rf $(DATA) dbt_project/target dbt_project/logs

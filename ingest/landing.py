@@ -58,4 +58,3 @@ def fingerprint(files: list[LandingFile]) -> str:
     """A hash of the day's file list with sizes and modification times: what 'new' means."""
     listing = [[f.relative, f.size, f.mtime_ns] for f in files]
     return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
-

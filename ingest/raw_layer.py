@@ -90,8 +90,15 @@ def ingest_day(
     previous = read_manifest(raw, day)
     if previous and previous["fingerprint"] == print_ and not force:
         counts = previous["counts"]
-        return DayResult(day, len(files), counts["lines"], counts["accepted"],
-                         counts["rejected"], counts["duplicates"], skipped=True)
+        return DayResult(
+            day,
+            len(files),
+            counts["lines"],
+            counts["accepted"],
+            counts["rejected"],
+            counts["duplicates"],
+            skipped=True,
+        )
 
     sources, numbers, texts, utf8 = [], [], [], []
     for f in files:
@@ -102,12 +109,14 @@ def ingest_day(
         texts.append(pa.array(lines, pa.string()))
         utf8.append(pa.array([is_utf8] * len(lines), pa.bool_()))
         log(f"  {f.relative}: {len(lines):,} lines read")
-    lines_table = pa.table({
-        "source_file": pa.chunked_array(sources, pa.string()),
-        "line_number": pa.chunked_array(numbers, pa.int64()),
-        "line": pa.chunked_array(texts, pa.string()),
-        "file_is_utf8": pa.chunked_array(utf8, pa.bool_()),
-    })
+    lines_table = pa.table(
+        {
+            "source_file": pa.chunked_array(sources, pa.string()),
+            "line_number": pa.chunked_array(numbers, pa.int64()),
+            "line": pa.chunked_array(texts, pa.string()),
+            "file_is_utf8": pa.chunked_array(utf8, pa.bool_()),
+        }
+    )
 
     con = duckdb.connect()
     try:
@@ -122,27 +131,37 @@ def ingest_day(
         """)
         lines_n, valid_n, rejected_n = con.execute(
             "SELECT count(*), count(*) FILTER (reason IS NULL), "
-            "count(*) FILTER (reason IS NOT NULL) FROM checked").fetchone()
+            "count(*) FILTER (reason IS NOT NULL) FROM checked"
+        ).fetchone()
         accepted_n = con.execute("SELECT count(*) FROM accepted").fetchone()[0]
         date_sql = f"DATE '{dt.date.fromisoformat(day).isoformat()}'"
         _copy_atomically(
-            con, f"SELECT *, {date_sql} AS delivery_date FROM accepted "
-                 "ORDER BY occurred_at, event_id",
-            raw / "events" / day / "events.parquet")
+            con,
+            f"SELECT *, {date_sql} AS delivery_date FROM accepted ORDER BY occurred_at, event_id",
+            raw / "events" / day / "events.parquet",
+        )
         _copy_atomically(
-            con, "SELECT source_file, line_number, reason, line AS raw_line, "
-                 f"{date_sql} AS delivery_date FROM checked WHERE reason IS NOT NULL "
-                 "ORDER BY source_file, line_number",
-            raw / "rejects" / day / "rejects.parquet")
+            con,
+            "SELECT source_file, line_number, reason, line AS raw_line, "
+            f"{date_sql} AS delivery_date FROM checked WHERE reason IS NOT NULL "
+            "ORDER BY source_file, line_number",
+            raw / "rejects" / day / "rejects.parquet",
+        )
     finally:
         con.close()
 
-    result = DayResult(day, len(files), lines_n, accepted_n, rejected_n,
-                       valid_n - accepted_n, skipped=False)
-    _write_json_atomically(_manifest_path(raw, day), {
-        "fingerprint": print_,
-        "files": [f.relative for f in files],
-        "ingested_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "counts": {k: getattr(result, k) for k in ("lines", "accepted", "rejected", "duplicates")},
-    })
+    result = DayResult(
+        day, len(files), lines_n, accepted_n, rejected_n, valid_n - accepted_n, skipped=False
+    )
+    _write_json_atomically(
+        _manifest_path(raw, day),
+        {
+            "fingerprint": print_,
+            "files": [f.relative for f in files],
+            "ingested_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "counts": {
+                k: getattr(result, k) for k in ("lines", "accepted", "rejected", "duplicates")
+            },
+        },
+    )
     return result

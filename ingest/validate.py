@@ -36,8 +36,10 @@ def _sql_list(values: tuple[str, ...]) -> str:
 
 def _required_string_rules(field: str, path: str) -> list[tuple[str, str]]:
     return [
-        (f"json_type(doc, '{path}') IS NULL OR json_type(doc, '{path}') = 'NULL'",
-         f"'missing required field: {field}'"),
+        (
+            f"json_type(doc, '{path}') IS NULL OR json_type(doc, '{path}') = 'NULL'",
+            f"'missing required field: {field}'",
+        ),
         (f"json_type(doc, '{path}') <> 'VARCHAR'", f"'field {field} must be a string'"),
         (f"doc->>'{path}' = ''", f"'empty required field: {field}'"),
     ]
@@ -75,30 +77,44 @@ def _property_rules() -> list[tuple[str, str]]:
         return f"try_cast({text(name)} AS DOUBLE)"
 
     return [
-        (f"event_type = 'conversation_start' AND {prop('start_action')} IS NOT NULL "
-         f"AND {prop('start_action')} <> 'NULL' "
-         f"AND coalesce({text('start_action')} NOT IN {_sql_list(START_ACTIONS)}, true)",
-         "'conversation_start: properties.start_action must be one of "
-         + ", ".join(START_ACTIONS) + "'"),
-        (f"event_type = 'user_message' AND {prop('text')} NOT IN ('VARCHAR', 'NULL')",
-         "'user_message: properties.text must be a string'"),
-        (f"event_type = 'feedback' AND ({prop('rating')} IS NULL "
-         f"OR {prop('rating')} NOT IN {INTEGER_TYPES} OR {number('rating')} NOT BETWEEN 1 AND 5)",
-         "'feedback: properties.rating must be an integer from 1 to 5'"),
+        (
+            f"event_type = 'conversation_start' AND {prop('start_action')} IS NOT NULL "
+            f"AND {prop('start_action')} <> 'NULL' "
+            f"AND coalesce({text('start_action')} NOT IN {_sql_list(START_ACTIONS)}, true)",
+            "'conversation_start: properties.start_action must be one of "
+            + ", ".join(START_ACTIONS)
+            + "'",
+        ),
+        (
+            f"event_type = 'user_message' AND {prop('text')} NOT IN ('VARCHAR', 'NULL')",
+            "'user_message: properties.text must be a string'",
+        ),
+        (
+            f"event_type = 'feedback' AND ({prop('rating')} IS NULL "
+            f"OR {prop('rating')} NOT IN {INTEGER_TYPES} "
+            f"OR {number('rating')} NOT BETWEEN 1 AND 5)",
+            "'feedback: properties.rating must be an integer from 1 to 5'",
+        ),
         non_empty_string("intent_matched", "intent"),
-        (f"event_type = 'intent_matched' AND {prop('confidence')} IS NOT NULL "
-         f"AND {prop('confidence')} <> 'NULL' AND ({prop('confidence')} NOT IN {NUMBER_TYPES} "
-         f"OR {number('confidence')} NOT BETWEEN 0 AND 1)",
-         "'intent_matched: properties.confidence must be a number from 0 to 1'"),
+        (
+            f"event_type = 'intent_matched' AND {prop('confidence')} IS NOT NULL "
+            f"AND {prop('confidence')} <> 'NULL' AND ({prop('confidence')} NOT IN {NUMBER_TYPES} "
+            f"OR {number('confidence')} NOT BETWEEN 0 AND 1)",
+            "'intent_matched: properties.confidence must be a number from 0 to 1'",
+        ),
         non_empty_string("api_call", "api"),
-        (f"event_type = 'api_call' AND ({prop('status_code')} IS NULL "
-         f"OR {prop('status_code')} NOT IN {INTEGER_TYPES} "
-         f"OR {number('status_code')} NOT BETWEEN 100 AND 599)",
-         "'api_call: properties.status_code must be an integer from 100 to 599'"),
-        (f"event_type = 'api_call' AND {prop('duration_ms')} IS NOT NULL "
-         f"AND {prop('duration_ms')} <> 'NULL' AND ({prop('duration_ms')} NOT IN {NUMBER_TYPES} "
-         f"OR {number('duration_ms')} < 0)",
-         "'api_call: properties.duration_ms must be a number >= 0'"),
+        (
+            f"event_type = 'api_call' AND ({prop('status_code')} IS NULL "
+            f"OR {prop('status_code')} NOT IN {INTEGER_TYPES} "
+            f"OR {number('status_code')} NOT BETWEEN 100 AND 599)",
+            "'api_call: properties.status_code must be an integer from 100 to 599'",
+        ),
+        (
+            f"event_type = 'api_call' AND {prop('duration_ms')} IS NOT NULL "
+            f"AND {prop('duration_ms')} <> 'NULL' AND ({prop('duration_ms')} NOT IN {NUMBER_TYPES} "
+            f"OR {number('duration_ms')} < 0)",
+            "'api_call: properties.duration_ms must be a number >= 0'",
+        ),
         non_empty_string("goal", "goal"),
     ]
 
@@ -111,23 +127,39 @@ def _rules() -> list[tuple[str, str]]:
     ]
     for field in REQUIRED_STRINGS:
         rules += _required_string_rules(field, f"$.{field}")
-    rules.append((f"event_type NOT IN {_sql_list(EVENT_TYPES)}",
-                  "'unknown event_type: ' || event_type"))
+    rules.append(
+        (f"event_type NOT IN {_sql_list(EVENT_TYPES)}", "'unknown event_type: ' || event_type")
+    )
     for field in TIMESTAMP_FIELDS:
-        rules.append((f"json_type(doc, '$.{field}') IS NULL "
-                      f"OR json_type(doc, '$.{field}') = 'NULL'",
-                      f"'missing required field: {field}'"))
-        rules.append((f"{field} IS NULL",
-                      f"'invalid timestamp in {field}: neither RFC 3339 with a UTC offset "
-                      "nor integer epoch milliseconds'"))
-    rules.append((f"occurred_at > received_at + {MAX_LEAD}",
-                  "'occurred_at is more than 24 hours after received_at'"))
+        rules.append(
+            (
+                f"json_type(doc, '$.{field}') IS NULL OR json_type(doc, '$.{field}') = 'NULL'",
+                f"'missing required field: {field}'",
+            )
+        )
+        rules.append(
+            (
+                f"{field} IS NULL",
+                f"'invalid timestamp in {field}: neither RFC 3339 with a UTC offset "
+                "nor integer epoch milliseconds'",
+            )
+        )
+    rules.append(
+        (
+            f"occurred_at > received_at + {MAX_LEAD}",
+            "'occurred_at is more than 24 hours after received_at'",
+        )
+    )
     rules += [
         (f"event_type <> 'impression' AND {cond}", msg)
         for cond, msg in _required_string_rules("conversation_id", "$.conversation_id")
     ]
-    rules.append(("json_type(doc, '$.properties') NOT IN ('OBJECT', 'NULL')",
-                  "'properties is not an object'"))
+    rules.append(
+        (
+            "json_type(doc, '$.properties') NOT IN ('OBJECT', 'NULL')",
+            "'properties is not an object'",
+        )
+    )
     rules += _property_rules()
     return rules
 

@@ -31,35 +31,67 @@ def _positive(value: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="servisbot-metrics",
-        description="Bot metrics from raw messenger events: ingest, dbt marts, published DuckDB.")
+        description="Bot metrics from raw messenger events: ingest, dbt marts, published DuckDB.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
-        "run", help="process what is new in the landing folder into the warehouse",
+        "run",
+        help="process what is new in the landing folder into the warehouse",
         description="Ingest new landing files, rebuild the marts and publish the warehouse "
-                    "atomically. Exits 0 only when the published warehouse is complete.")
-    run.add_argument("--landing", type=Path, required=True, metavar="DIR",
-                     help="landing folder with YYYY-MM-DD/*.ndjson[.gz] files")
-    run.add_argument("--warehouse", type=Path, required=True, metavar="FILE",
-                     help="published DuckDB warehouse (created on the first run)")
-    run.add_argument("--config", type=Path, metavar="FILE",
-                     help="metrics configuration document, JSON or YAML (default: built-in)")
-    run.add_argument("--state-dir", type=Path, metavar="DIR",
-                     help="where run state lives (default: <warehouse stem>.state beside FILE)")
+        "atomically. Exits 0 only when the published warehouse is complete.",
+    )
+    run.add_argument(
+        "--landing",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="landing folder with YYYY-MM-DD/*.ndjson[.gz] files",
+    )
+    run.add_argument(
+        "--warehouse",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="published DuckDB warehouse (created on the first run)",
+    )
+    run.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="metrics configuration document, JSON or YAML (default: built-in)",
+    )
+    run.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="where run state lives (default: <warehouse stem>.state beside FILE)",
+    )
 
     gen = sub.add_parser(
-        "generate", help="write synthetic landing files (demo and test data)",
-        description="Write realistic synthetic messenger events as landing files.")
+        "generate",
+        help="write synthetic landing files (demo and test data)",
+        description="Write realistic synthetic messenger events as landing files.",
+    )
     gen.add_argument("--out", type=Path, required=True, metavar="DIR", help="landing folder")
     gen.add_argument("--days", type=_positive, default=30, help="days of traffic (default 30)")
-    gen.add_argument("--events", type=_positive, default=300_000,
-                     help="approximate number of valid events (default 300000)")
+    gen.add_argument(
+        "--events",
+        type=_positive,
+        default=300_000,
+        help="approximate number of valid events (default 300000)",
+    )
     gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    gen.add_argument("--start-date", type=dt.date.fromisoformat, metavar="YYYY-MM-DD",
-                     help="first day (default: DAYS days before today, UTC)")
+    gen.add_argument(
+        "--start-date",
+        type=dt.date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="first day (default: DAYS days before today, UTC)",
+    )
     gen.add_argument("--gzip", action="store_true", help="write .ndjson.gz files")
-    gen.add_argument("--no-dirt", action="store_true",
-                     help="no duplicates, late arrivals or malformed lines")
+    gen.add_argument(
+        "--no-dirt", action="store_true", help="no duplicates, late arrivals or malformed lines"
+    )
     return parser
 
 
@@ -69,23 +101,33 @@ def _run(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     try:
-        summary = run_pipeline(args.landing, args.warehouse, args.config, args.state_dir,
-                               log=_progress)
+        summary = run_pipeline(
+            args.landing, args.warehouse, args.config, args.state_dir, log=_progress
+        )
     except (RunError, ConfigError) as exc:
         _err(str(exc))
         return EXIT_FAILED
     counts = ", ".join(f"{t}={n:,}" for t, n in summary.tables.items())
-    _progress(f"done in {time.monotonic() - started:.1f}s: {len(summary.days_ingested)} of "
-              f"{summary.days_seen} delivery day(s) ingested; {counts}")
+    _progress(
+        f"done in {time.monotonic() - started:.1f}s: {len(summary.days_ingested)} of "
+        f"{summary.days_seen} delivery day(s) ingested; {counts}"
+    )
     return EXIT_OK
 
 
 def _generate(args: argparse.Namespace) -> int:
     from ingest.synthetic import generate
 
-    result = generate(args.out, days=args.days, events=args.events, seed=args.seed,
-                      start_date=args.start_date, gzip=args.gzip, dirt=not args.no_dirt,
-                      progress=_progress)
+    result = generate(
+        args.out,
+        days=args.days,
+        events=args.events,
+        seed=args.seed,
+        start_date=args.start_date,
+        gzip=args.gzip,
+        dirt=not args.no_dirt,
+        progress=_progress,
+    )
     _progress(str(result))
     return EXIT_OK
 

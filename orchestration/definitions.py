@@ -8,14 +8,12 @@ from dagster_dbt import DbtCliResource
 from orchestration.assets.dbt import dbt_models, dbt_project
 from orchestration.assets.ingest import raw_layer
 from orchestration.assets.publish import published_warehouse
-from orchestration.partitions import delivery_days
 from orchestration.resources import PipelineResource
 from orchestration.settings import DBT_EXECUTABLE
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
     selection=dg.AssetSelection.assets(raw_layer),
-    partitions_def=delivery_days,
     description="Validate landing files of the selected delivery days into the raw layer.",
 )
 build_job = dg.define_asset_job(

@@ -31,8 +31,9 @@ class MetricsConfig:
 
     @property
     def content_hash(self) -> str:
-        blob = json.dumps(self.dbt_vars(), sort_keys=True) + json.dumps(self.document,
-                                                                         sort_keys=True)
+        blob = json.dumps(self.dbt_vars(), sort_keys=True) + json.dumps(
+            self.document, sort_keys=True
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def dbt_vars(self) -> dict[str, Any]:
@@ -73,8 +74,9 @@ def parse_config(doc: Any) -> MetricsConfig:
         raise ConfigError("(document): must be an object")
     unknown = sorted(set(doc) - TOP_LEVEL_KEYS)
     if unknown:
-        raise ConfigError(f"{unknown[0]}: unknown key (expected one of "
-                          f"{', '.join(sorted(TOP_LEVEL_KEYS))})")
+        raise ConfigError(
+            f"{unknown[0]}: unknown key (expected one of {', '.join(sorted(TOP_LEVEL_KEYS))})"
+        )
     timezone = doc.get("timezone", "UTC")
     try:
         if not isinstance(timezone, str):
@@ -89,9 +91,11 @@ def parse_config(doc: Any) -> MetricsConfig:
         document=doc,
         timezone=timezone,
         session_inactivity_minutes=_positive_int(
-            doc, "policies.userSession.expireOnInactivityInMinutes", 10),
+            doc, "policies.userSession.expireOnInactivityInMinutes", 10
+        ),
         conversation_max_minutes=_positive_int(
-            doc, "policies.conversation.maxDurationInMinutes", 1440),
+            doc, "policies.conversation.maxDurationInMinutes", 1440
+        ),
         unique_window_hours=_positive_int(doc, "impressions.uniqueWindowHours", 24),
     )
 
@@ -107,6 +111,7 @@ def load_config(path: Path | None) -> MetricsConfig:
     try:
         doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: "
-                          f"{str(exc).splitlines()[0]}") from None
+        raise ConfigError(
+            f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {str(exc).splitlines()[0]}"
+        ) from None
     return parse_config(doc)

@@ -35,8 +35,9 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def publish(build_db: Path, warehouse: Path, schemas: tuple[str, ...],
-            stamp: dict[str, str]) -> PublishResult:
+def publish(
+    build_db: Path, warehouse: Path, schemas: tuple[str, ...], stamp: dict[str, str]
+) -> PublishResult:
     """Atomically replace `warehouse` with the tables of `schemas` from `build_db`.
 
     `stamp` is written to `marts.publish_info` (key, value) so every copy says what it is.
@@ -52,14 +53,18 @@ def publish(build_db: Path, warehouse: Path, schemas: tuple[str, ...],
             found = con.execute(
                 "SELECT schema_name, table_name FROM duckdb_tables() "
                 "WHERE database_name = 'build' AND schema_name IN "
-                f"({', '.join('?' for _ in schemas)}) ORDER BY ALL", list(schemas)).fetchall()
+                f"({', '.join('?' for _ in schemas)}) ORDER BY ALL",
+                list(schemas),
+            ).fetchall()
             for schema in schemas:
                 con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             for schema, table in found:
-                con.execute(f'CREATE TABLE "{schema}"."{table}" AS '
-                            f'SELECT * FROM build."{schema}"."{table}"')
+                con.execute(
+                    f'CREATE TABLE "{schema}"."{table}" AS SELECT * FROM build."{schema}"."{table}"'
+                )
                 tables[f"{schema}.{table}"] = con.execute(
-                    f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0]
+                    f'SELECT count(*) FROM "{schema}"."{table}"'
+                ).fetchone()[0]
             missing = [t for t in REQUIRED_TABLES if t not in tables]
             if missing:
                 raise PublishError(f"build database lacks {', '.join(missing)}")

@@ -36,7 +36,8 @@ class PipelineResource(dg.ConfigurableResource):
     @property
     def paths(self) -> WarehousePaths:
         return WarehousePaths.for_warehouse(
-            Path(self.warehouse_path), Path(self.state_dir) if self.state_dir else None)
+            Path(self.warehouse_path), Path(self.state_dir) if self.state_dir else None
+        )
 
     def metrics_config(self) -> MetricsConfig:
         return load_config(Path(self.config_path) if self.config_path else None)

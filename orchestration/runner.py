@@ -66,15 +66,20 @@ def _check_days(days: list[str]) -> None:
     latest = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)).isoformat()
     outside = [d for d in days if not PARTITIONS_START_DATE <= d <= latest]
     if outside:
-        raise RunError(f"delivery day folder {outside[0]} is outside the supported range "
-                       f"{PARTITIONS_START_DATE} .. {latest}")
+        raise RunError(
+            f"delivery day folder {outside[0]} is outside the supported range "
+            f"{PARTITIONS_START_DATE} .. {latest}"
+        )
 
 
 def _changed_days(pipeline: PipelineResource, days: list[str]) -> list[str]:
     raw = pipeline.paths.raw
-    return [d for d in days
-            if (read_manifest(raw, d) or {}).get("fingerprint")
-            != fingerprint(day_files(pipeline.landing, d))]
+    return [
+        d
+        for d in days
+        if (read_manifest(raw, d) or {}).get("fingerprint")
+        != fingerprint(day_files(pipeline.landing, d))
+    ]
 
 
 def _published_config_hash(paths: WarehousePaths) -> str | None:
@@ -94,11 +99,15 @@ def _verify(warehouse: Path) -> dict[str, int]:
         con.close()
 
 
-def _execute(defs: dg.Definitions, job: str, instance: dg.DagsterInstance,
-             tags: dict[str, str] | None = None) -> None:
+def _execute(
+    defs: dg.Definitions, job: str, instance: dg.DagsterInstance, tags: dict[str, str] | None = None
+) -> None:
     result = defs.get_job_def(job).execute_in_process(
-        instance=instance, tags=tags, raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
+        instance=instance,
+        tags=tags,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+    )
     if not result.success:
         failure = next((e for e in result.all_events if e.is_step_failure), None)
         reason = "see the run log"
@@ -107,12 +116,19 @@ def _execute(defs: dg.Definitions, job: str, instance: dg.DagsterInstance,
         raise RunError(f"{job} failed (run {result.run_id}): {reason}")
 
 
-def run_pipeline(landing: Path, warehouse: Path, config: Path | None = None,
-                 state_dir: Path | None = None,
-                 log: Callable[[str], None] = print) -> RunSummary:
+def run_pipeline(
+    landing: Path,
+    warehouse: Path,
+    config: Path | None = None,
+    state_dir: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> RunSummary:
     pipeline = PipelineResource(
-        landing_dir=str(landing), warehouse_path=str(warehouse),
-        state_dir=str(state_dir or ""), config_path=str(config or ""))
+        landing_dir=str(landing),
+        warehouse_path=str(warehouse),
+        state_dir=str(state_dir or ""),
+        config_path=str(config or ""),
+    )
     metrics_config = pipeline.metrics_config()  # refuse a bad configuration before any work
     paths = pipeline.paths
     try:
@@ -130,10 +146,16 @@ def run_pipeline(landing: Path, warehouse: Path, config: Path | None = None,
         instance = _instance(paths)
         changed = _changed_days(pipeline, days)
         if changed:
-            log(f"ingesting {len(changed)} new or changed delivery day(s) of {len(days)}: "
-                f"{changed[0]} .. {changed[-1]}")
-            _execute(defs, "ingest_job", instance,
-                     {RANGE_START_TAG: changed[0], RANGE_END_TAG: changed[-1]})
+            log(
+                f"ingesting {len(changed)} new or changed delivery day(s) of {len(days)}: "
+                f"{changed[0]} .. {changed[-1]}"
+            )
+            _execute(
+                defs,
+                "ingest_job",
+                instance,
+                {RANGE_START_TAG: changed[0], RANGE_END_TAG: changed[-1]},
+            )
             summary.days_ingested = changed
         if changed or _published_config_hash(paths) != metrics_config.content_hash:
             log("building marts (dbt build) and publishing the warehouse")
@@ -143,4 +165,3 @@ def run_pipeline(landing: Path, warehouse: Path, config: Path | None = None,
             log("nothing new since the last run; the published warehouse is unchanged")
         summary.tables = _verify(paths.warehouse)
     return summary
-

@@ -32,8 +32,11 @@ class WarehousePaths:
     @classmethod
     def for_warehouse(cls, warehouse: Path, state: Path | None = None) -> WarehousePaths:
         warehouse = warehouse.expanduser().resolve()
-        state = state.expanduser().resolve() if state else warehouse.with_name(
-            f"{warehouse.stem}.state")
+        state = (
+            state.expanduser().resolve()
+            if state
+            else warehouse.with_name(f"{warehouse.stem}.state")
+        )
         return cls(warehouse, state)
 
     @property

@@ -14,8 +14,8 @@ import argparse
 import copy
 import json
 import os
-import sys
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -114,14 +114,16 @@ def admin_password(state: Path, config: Any) -> str:
 def import_assets(password: str, warehouse: Path) -> None:
     """Create/refresh the admin user, then import the bundle with overwrite, in-process."""
     from flask import g
-    from superset import db, security_manager
     from superset.app import create_app
-    from superset.commands.importers.v1.assets import ImportAssetsCommand
-    from superset.models.dashboard import Dashboard
 
     contents = render_bundle(warehouse)
     app = create_app()
     with app.app_context():
+        # Superset's models can only be imported once the app exists.
+        from superset.commands.importers.v1.assets import ImportAssetsCommand
+        from superset.extensions import db, security_manager
+        from superset.models.dashboard import Dashboard
+
         role = security_manager.find_role("Admin")
         if role is None:
             raise ProvisionError("role 'Admin' missing: `superset init` did not run")
@@ -144,7 +146,8 @@ def import_assets(password: str, warehouse: Path) -> None:
         try:
             ImportAssetsCommand(contents).run()
         except Exception as exc:
-            detail = getattr(exc, "normalized_messages", lambda: str(exc))()
+            cause = exc.__cause__ or exc
+            detail = cause.normalized_messages() if hasattr(cause, "normalized_messages") else cause
             raise ProvisionError(f"importing {ASSETS_DIR} failed: {detail}") from exc
 
         # Native filters scoped to the whole dashboard: record the imported chart ids, as the
@@ -152,8 +155,8 @@ def import_assets(password: str, warehouse: Path) -> None:
         for name, text in contents.items():
             if not name.startswith("dashboards/"):
                 continue
-            dashboard = db.session.query(Dashboard).filter_by(uuid=yaml.safe_load(text)["uuid"])
-            dashboard = dashboard.one()
+            uuid = yaml.safe_load(text)["uuid"]
+            dashboard = db.session.query(Dashboard).filter_by(uuid=uuid).one()
             metadata = json.loads(dashboard.json_metadata or "{}")
             chart_ids = sorted(chart.id for chart in dashboard.slices)
             for native_filter in metadata.get("native_filter_configuration", []):
@@ -165,12 +168,14 @@ def import_assets(password: str, warehouse: Path) -> None:
 
 
 def cmd_setup(_: argparse.Namespace) -> None:
+    warehouse = warehouse_path()
     config = _load_config_module()
     state: Path = config.state_dir()
-    warehouse = warehouse_path()
     if not warehouse.exists():
-        print(f"warning: {warehouse} does not exist yet; charts fail until it is published",
-              file=sys.stderr)
+        print(
+            f"warning: {warehouse} does not exist yet; charts fail until it is published",
+            file=sys.stderr,
+        )
     password = admin_password(state, config)
     run_superset_cli("db", "upgrade")
     run_superset_cli("init")
@@ -195,8 +200,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
     else:
         argv = [str(_venv_bin("superset")), "run", "--host", "127.0.0.1",
                 "--port", str(args.port), "--with-threads"]  # fmt: skip
-    print(f"Serving Superset on http://{bind}/ (user '{ADMIN_USERNAME}', password from "
-          f"SUPERSET_ADMIN_PASSWORD or {state / config.ADMIN_PASSWORD_FILE})", flush=True)
+    print(
+        f"Serving Superset on http://{bind}/ (user '{ADMIN_USERNAME}', password from "
+        f"SUPERSET_ADMIN_PASSWORD or {state / config.ADMIN_PASSWORD_FILE})",
+        flush=True,
+    )
     os.execve(argv[0], argv, superset_env())
 
 

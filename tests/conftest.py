@@ -16,19 +16,35 @@ DEMO_DAYS, DEMO_EVENTS, DEMO_SEED = 7, 40_000, 11
 
 def sbm(*args: object, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run the installed `servisbot-metrics` console script."""
-    result = subprocess.run([SBM, *map(str, args)], capture_output=True, text=True, cwd=REPO,
-                            env={**os.environ, "DO_NOT_TRACK": "1"}, timeout=900)
+    result = subprocess.run(
+        [SBM, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "DO_NOT_TRACK": "1"},
+        timeout=900,
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"servisbot-metrics {args[0]} exited {result.returncode}:\n"
-                             f"{result.stderr[-4000:]}")
+        raise AssertionError(
+            f"servisbot-metrics {args[0]} exited {result.returncode}:\n{result.stderr[-4000:]}"
+        )
     return result
 
 
 @pytest.fixture(scope="session")
 def demo_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     landing = tmp_path_factory.mktemp("demo") / "landing"
-    sbm("generate", "--out", landing, "--days", DEMO_DAYS, "--events", DEMO_EVENTS,
-        "--seed", DEMO_SEED)
+    sbm(
+        "generate",
+        "--out",
+        landing,
+        "--days",
+        DEMO_DAYS,
+        "--events",
+        DEMO_EVENTS,
+        "--seed",
+        DEMO_SEED,
+    )
     return landing
 
 

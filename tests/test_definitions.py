@@ -18,24 +18,37 @@ DAY = "2026-11-20"
 
 
 def _event(event_id: str, event_type: str, at: str, **extra: object) -> str:
-    event = {"event_id": event_id, "event_type": event_type, "occurred_at": f"{DAY}T{at}Z",
-             "received_at": f"{DAY}T{at}Z", "organization": "acme", "bot": "ClassicFlow",
-             "visitor_id": "v1", "conversation_id": "c1", **extra}
+    event = {
+        "event_id": event_id,
+        "event_type": event_type,
+        "occurred_at": f"{DAY}T{at}Z",
+        "received_at": f"{DAY}T{at}Z",
+        "organization": "acme",
+        "bot": "ClassicFlow",
+        "visitor_id": "v1",
+        "conversation_id": "c1",
+        **extra,
+    }
     return json.dumps(event)
 
 
 def _landing(root: Path) -> Path:
     landing = root / "landing"
     (landing / DAY).mkdir(parents=True)
-    (landing / DAY / "batch.ndjson").write_text("\n".join([
-        _event("i1", "impression", "09:00:00"),
-        _event("s1", "conversation_start", "09:00:05"),
-        _event("u1", "user_message", "09:01:00"),
-        _event("b1", "bot_message", "09:05:00"),
-        _event("u2", "user_message", "09:11:00"),  # exactly 10:00 after u1: a new session
-        _event("u2", "user_message", "09:11:00"),  # redelivered
-        "not json",
-    ]) + "\n")
+    (landing / DAY / "batch.ndjson").write_text(
+        "\n".join(
+            [
+                _event("i1", "impression", "09:00:00"),
+                _event("s1", "conversation_start", "09:00:05"),
+                _event("u1", "user_message", "09:01:00"),
+                _event("b1", "bot_message", "09:05:00"),
+                _event("u2", "user_message", "09:11:00"),  # exactly 10:00 after u1: a new session
+                _event("u2", "user_message", "09:11:00"),  # redelivered
+                "not json",
+            ]
+        )
+        + "\n"
+    )
     return landing
 
 
@@ -50,26 +63,28 @@ def test_code_location_loads_with_lineage():
 
 
 def test_materialize_ingest_then_dbt_and_publish(tmp_path: Path):
-    pipeline = PipelineResource(landing_dir=str(_landing(tmp_path)),
-                                warehouse_path=str(tmp_path / "warehouse.duckdb"))
+    pipeline = PipelineResource(
+        landing_dir=str(_landing(tmp_path)), warehouse_path=str(tmp_path / "warehouse.duckdb")
+    )
     resources = {"pipeline": pipeline, "dbt": defs.resources["dbt"]}
     instance = dg.DagsterInstance.ephemeral()
 
-    ingest = dg.materialize([raw_layer], partition_key=DAY, resources=resources,
-                            instance=instance)
+    ingest = dg.materialize([raw_layer], partition_key=DAY, resources=resources, instance=instance)
     assert ingest.success
     metadata = ingest.asset_materializations_for_node("raw_layer")[0].metadata
     assert metadata["accepted"].value == 5 and metadata["rejected"].value == 1
 
-    build = dg.materialize([dbt_models, published_warehouse], resources=resources,
-                           instance=instance)
+    build = dg.materialize(
+        [dbt_models, published_warehouse], resources=resources, instance=instance
+    )
     assert build.success
     evaluations = build.get_asset_check_evaluations()
     assert evaluations and all(e.passed for e in evaluations)
 
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
-    row = con.execute("SELECT impressions, conversations_started, sessions, user_messages "
-                      "FROM marts.usage_daily").fetchall()
+    row = con.execute(
+        "SELECT impressions, conversations_started, sessions, user_messages FROM marts.usage_daily"
+    ).fetchall()
     stamp = dict(con.execute("SELECT key, value FROM marts.publish_info").fetchall())
     con.close()
     assert row == [(1, 1, 2, 2)]

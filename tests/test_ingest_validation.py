@@ -50,67 +50,125 @@ REJECTED = [
     ("unknown event_type", line(event_type="page_view"), "unknown event_type: page_view"),
     ("missing occurred_at", line(occurred_at=...), "missing required field: occurred_at"),
     ("missing received_at", line(received_at=...), "missing required field: received_at"),
-    ("timestamp without offset", line(occurred_at="2026-11-20T10:15:03"),
-     "invalid timestamp in occurred_at"),
+    (
+        "timestamp without offset",
+        line(occurred_at="2026-11-20T10:15:03"),
+        "invalid timestamp in occurred_at",
+    ),
     ("timestamp not a date", line(received_at="yesterday"), "invalid timestamp in received_at"),
     ("timestamp as float", line(occurred_at=1763633703120.5), "invalid timestamp in occurred_at"),
-    ("impossible date", line(occurred_at="2026-02-30T10:00:00Z"),
-     "invalid timestamp in occurred_at"),
-    ("occurred 24h+ after received",
-     line(occurred_at="2026-11-21T10:15:04.001Z", received_at="2026-11-20T10:15:04Z"),
-     "occurred_at is more than 24 hours after received_at"),
-    ("missing conversation_id", line(conversation_id=...),
-     "missing required field: conversation_id"),
+    (
+        "impossible date",
+        line(occurred_at="2026-02-30T10:00:00Z"),
+        "invalid timestamp in occurred_at",
+    ),
+    (
+        "occurred 24h+ after received",
+        line(occurred_at="2026-11-21T10:15:04.001Z", received_at="2026-11-20T10:15:04Z"),
+        "occurred_at is more than 24 hours after received_at",
+    ),
+    (
+        "missing conversation_id",
+        line(conversation_id=...),
+        "missing required field: conversation_id",
+    ),
     ("empty conversation_id", line(conversation_id=""), "empty required field: conversation_id"),
     ("properties not an object", line(properties=["a"]), "properties is not an object"),
     ("properties a string", line(properties="x"), "properties is not an object"),
-    ("feedback without rating", line(event_type="feedback", properties={}),
-     "feedback: properties.rating must be an integer from 1 to 5"),
-    ("feedback rating 7", line(event_type="feedback", properties={"rating": 7}),
-     "feedback: properties.rating must be an integer from 1 to 5"),
-    ("feedback rating 4.5", line(event_type="feedback", properties={"rating": 4.5}),
-     "feedback: properties.rating must be an integer from 1 to 5"),
-    ("intent missing", line(event_type="intent_matched", properties={"confidence": 0.5}),
-     "intent_matched: properties.intent must be a non-empty string"),
-    ("intent empty", line(event_type="intent_matched", properties={"intent": ""}),
-     "intent_matched: properties.intent must be a non-empty string"),
-    ("confidence above 1",
-     line(event_type="intent_matched", properties={"intent": "greet", "confidence": 1.2}),
-     "intent_matched: properties.confidence must be a number from 0 to 1"),
-    ("api missing", line(event_type="api_call", properties={"status_code": 200}),
-     "api_call: properties.api must be a non-empty string"),
-    ("status_code 700", line(event_type="api_call", properties={"api": "crm", "status_code": 700}),
-     "api_call: properties.status_code must be an integer from 100 to 599"),
-    ("status_code string",
-     line(event_type="api_call", properties={"api": "crm", "status_code": "200"}),
-     "api_call: properties.status_code must be an integer from 100 to 599"),
-    ("negative duration",
-     line(event_type="api_call",
-          properties={"api": "crm", "status_code": 200, "duration_ms": -1}),
-     "api_call: properties.duration_ms must be a number >= 0"),
-    ("goal missing", line(event_type="goal", properties={"reason": "x"}),
-     "goal: properties.goal must be a non-empty string"),
-    ("bad start_action", line(event_type="conversation_start", properties={"start_action": "x"}),
-     "conversation_start: properties.start_action must be one of"),
+    (
+        "feedback without rating",
+        line(event_type="feedback", properties={}),
+        "feedback: properties.rating must be an integer from 1 to 5",
+    ),
+    (
+        "feedback rating 7",
+        line(event_type="feedback", properties={"rating": 7}),
+        "feedback: properties.rating must be an integer from 1 to 5",
+    ),
+    (
+        "feedback rating 4.5",
+        line(event_type="feedback", properties={"rating": 4.5}),
+        "feedback: properties.rating must be an integer from 1 to 5",
+    ),
+    (
+        "intent missing",
+        line(event_type="intent_matched", properties={"confidence": 0.5}),
+        "intent_matched: properties.intent must be a non-empty string",
+    ),
+    (
+        "intent empty",
+        line(event_type="intent_matched", properties={"intent": ""}),
+        "intent_matched: properties.intent must be a non-empty string",
+    ),
+    (
+        "confidence above 1",
+        line(event_type="intent_matched", properties={"intent": "greet", "confidence": 1.2}),
+        "intent_matched: properties.confidence must be a number from 0 to 1",
+    ),
+    (
+        "api missing",
+        line(event_type="api_call", properties={"status_code": 200}),
+        "api_call: properties.api must be a non-empty string",
+    ),
+    (
+        "status_code 700",
+        line(event_type="api_call", properties={"api": "crm", "status_code": 700}),
+        "api_call: properties.status_code must be an integer from 100 to 599",
+    ),
+    (
+        "status_code string",
+        line(event_type="api_call", properties={"api": "crm", "status_code": "200"}),
+        "api_call: properties.status_code must be an integer from 100 to 599",
+    ),
+    (
+        "negative duration",
+        line(
+            event_type="api_call", properties={"api": "crm", "status_code": 200, "duration_ms": -1}
+        ),
+        "api_call: properties.duration_ms must be a number >= 0",
+    ),
+    (
+        "goal missing",
+        line(event_type="goal", properties={"reason": "x"}),
+        "goal: properties.goal must be a non-empty string",
+    ),
+    (
+        "bad start_action",
+        line(event_type="conversation_start", properties={"start_action": "x"}),
+        "conversation_start: properties.start_action must be one of",
+    ),
 ]
 
 ACCEPTED = [
-    ("impression without conversation_id",
-     line(event_type="impression", conversation_id=..., properties=..., page_url="https://x")),
+    (
+        "impression without conversation_id",
+        line(event_type="impression", conversation_id=..., properties=..., page_url="https://x"),
+    ),
     ("epoch milliseconds", line(occurred_at=1763633703120, received_at=1763633704000)),
     ("offset timestamp", line(occurred_at="2026-11-20T15:45:03+05:30")),
-    ("occurred exactly 24h after received",
-     line(occurred_at="2026-11-21T10:15:04Z", received_at="2026-11-20T10:15:04Z")),
+    (
+        "occurred exactly 24h after received",
+        line(occurred_at="2026-11-21T10:15:04Z", received_at="2026-11-20T10:15:04Z"),
+    ),
     ("feedback 5", line(event_type="feedback", properties={"rating": 5})),
-    ("intent with confidence 0",
-     line(event_type="intent_matched", properties={"intent": "fallback", "confidence": 0})),
-    ("api call", line(event_type="api_call",
-                      properties={"api": "crm", "status_code": 503, "duration_ms": 12.5})),
+    (
+        "intent with confidence 0",
+        line(event_type="intent_matched", properties={"intent": "fallback", "confidence": 0}),
+    ),
+    (
+        "api call",
+        line(
+            event_type="api_call",
+            properties={"api": "crm", "status_code": 503, "duration_ms": 12.5},
+        ),
+    ),
     ("goal with extras", line(event_type="goal", properties={"goal": "done", "reason": "x"})),
     ("handover no properties", line(event_type="handover", properties=...)),
     ("null properties", line(event_type="bot_message", properties=None)),
-    ("start with action", line(event_type="conversation_start",
-                               properties={"start_action": "teaser"})),
+    (
+        "start with action",
+        line(event_type="conversation_start", properties={"start_action": "teaser"}),
+    ),
 ]
 
 
@@ -128,8 +186,10 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, DayR
     landing, raw = root / "landing", root / "raw"
     lines = [raw_line for _, raw_line, _ in REJECTED]
     # distinct ids for the accepted lines, so that de-duplication does not merge them
-    lines += [json.dumps({**json.loads(raw_line), "event_id": f"ok-{i}"})
-              for i, (_, raw_line) in enumerate(ACCEPTED)]
+    lines += [
+        json.dumps({**json.loads(raw_line), "event_id": f"ok-{i}"})
+        for i, (_, raw_line) in enumerate(ACCEPTED)
+    ]
     lines.insert(3, "")  # blank lines are ignored, not rejected
     lines.insert(7, "   \r")
     _write(landing, "batch.ndjson", lines)
@@ -137,8 +197,10 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, DayR
 
 
 def _rejects(raw: Path, source_file: str) -> dict[int, tuple[str, str]]:
-    rows = duckdb.sql(f"SELECT line_number, reason, raw_line, source_file "
-                      f"FROM read_parquet('{rejects_glob(raw)}')").fetchall()
+    rows = duckdb.sql(
+        f"SELECT line_number, reason, raw_line, source_file "
+        f"FROM read_parquet('{rejects_glob(raw)}')"
+    ).fetchall()
     assert {r[3] for r in rows} == {source_file}
     return {r[0]: (r[1], r[2]) for r in rows}
 
@@ -159,8 +221,10 @@ def test_accepted_lines_and_counts(ingested):
     assert result.rejected == len(REJECTED)
     assert result.accepted == len(ACCEPTED)
     assert result.lines == len(REJECTED) + len(ACCEPTED)  # blank lines are not counted
-    rows = duckdb.sql("SELECT event_id, occurred_at::VARCHAR "
-                      f"FROM read_parquet('{events_glob(raw)}') ORDER BY event_id").fetchall()
+    rows = duckdb.sql(
+        "SELECT event_id, occurred_at::VARCHAR "
+        f"FROM read_parquet('{events_glob(raw)}') ORDER BY event_id"
+    ).fetchall()
     assert len(rows) == len(ACCEPTED)
     by_id = dict(rows)
     # epoch milliseconds and +05:30 offsets both end up as UTC instants
@@ -188,8 +252,9 @@ def test_duplicates_within_a_day_keep_the_earliest_received(tmp_path):
     _write(landing, "b.jsonl.gz", [early])
     result = ingest_day(landing, DAY, raw, log=lambda _: None)
     assert (result.accepted, result.duplicates, result.rejected) == (1, 2, 0)
-    rows = duckdb.sql(f"SELECT properties, source_file FROM read_parquet('{events_glob(raw)}')"
-                      ).fetchall()
+    rows = duckdb.sql(
+        f"SELECT properties, source_file FROM read_parquet('{events_glob(raw)}')"
+    ).fetchall()
     assert rows == [('{"text":"early"}', f"{DAY}/b.jsonl.gz")]
 
     again = ingest_day(landing, DAY, raw, log=lambda _: None)

@@ -58,8 +58,11 @@ def oracle_events(landing: Path, rejected: set[tuple[str, int]]) -> list[dict]:
 
 def oracle_usage(events: list[dict]) -> dict[tuple, dict[str, int]]:
     usage: dict[tuple, Counter] = defaultdict(Counter)
-    names = {"impression": "impressions", "conversation_start": "conversations_started",
-             "user_message": "user_messages"}
+    names = {
+        "impression": "impressions",
+        "conversation_start": "conversations_started",
+        "user_message": "user_messages",
+    }
     conversations: dict[tuple, list] = defaultdict(list)
     for e in events:
         occurred = _ts(e["occurred_at"])
@@ -84,41 +87,63 @@ def rejected(published_warehouse: Path) -> set[tuple[str, int]]:
 
 
 def test_contract_tables_are_published(published_warehouse: Path):
-    columns = _query(published_warehouse, """
+    columns = _query(
+        published_warehouse,
+        """
         SELECT table_schema || '.' || table_name, column_name, data_type
-        FROM information_schema.columns""")
+        FROM information_schema.columns""",
+    )
     by_table = defaultdict(dict)
     for table, column, data_type in columns:
         by_table[table][column] = data_type
     assert by_table["marts.usage_daily"]["metric_date"] == "DATE"
     for column in ("impressions", "conversations_started", "sessions", "user_messages"):
         assert column in by_table["marts.usage_daily"]
-    assert {"session_id", "organization", "bot", "conversation_id", "visitor_id",
-            "session_start_at", "session_date"} <= set(by_table["marts.fct_sessions"])
+    assert {
+        "session_id",
+        "organization",
+        "bot",
+        "conversation_id",
+        "visitor_id",
+        "session_start_at",
+        "session_date",
+    } <= set(by_table["marts.fct_sessions"])
     assert {"source_file", "line_number", "reason", "raw_line"} <= set(
-        by_table["audit.rejected_events"])
+        by_table["audit.rejected_events"]
+    )
     # only the published schemas: no staging views pointing into the state folder
     assert {t.split(".")[0] for t in by_table} == {"marts", "audit"}
 
 
-def test_usage_daily_matches_an_independent_count(demo_landing: Path, published_warehouse: Path,
-                                                  rejected: set[tuple[str, int]]):
+def test_usage_daily_matches_an_independent_count(
+    demo_landing: Path, published_warehouse: Path, rejected: set[tuple[str, int]]
+):
     expected = oracle_usage(oracle_events(demo_landing, rejected))
-    rows = _query(published_warehouse, """
+    rows = _query(
+        published_warehouse,
+        """
         SELECT metric_date, organization, bot, impressions, conversations_started, sessions,
-               user_messages FROM marts.usage_daily""")
+               user_messages FROM marts.usage_daily""",
+    )
     got = {}
     for date, org, bot, *counts in rows:
-        values = dict(zip(("impressions", "conversations_started", "sessions", "user_messages"),
-                          counts, strict=True))
+        values = dict(
+            zip(
+                ("impressions", "conversations_started", "sessions", "user_messages"),
+                counts,
+                strict=True,
+            )
+        )
         got[(date, org, bot)] = {k: v for k, v in values.items() if v}
     assert got == expected
     assert sum(v.get("impressions", 0) for v in got.values()) > 1000
 
 
 def test_every_rejected_line_is_kept_verbatim(demo_landing: Path, published_warehouse: Path):
-    rows = _query(published_warehouse,
-                  "SELECT source_file, line_number, reason, raw_line FROM audit.rejected_events")
+    rows = _query(
+        published_warehouse,
+        "SELECT source_file, line_number, reason, raw_line FROM audit.rejected_events",
+    )
     assert rows, "the demo data has malformed lines"
     lines = {(s, n): raw for s, n, raw in _landing_lines(demo_landing)}
     for source, number, reason, raw in rows:
@@ -145,8 +170,9 @@ def _table(warehouse: Path, table: str) -> list[tuple]:
     return sorted(_query(warehouse, f"SELECT * FROM {table}"), key=repr)
 
 
-def test_day_by_day_equals_one_full_run(demo_landing: Path, published_warehouse: Path,
-                                        tmp_path: Path):
+def test_day_by_day_equals_one_full_run(
+    demo_landing: Path, published_warehouse: Path, tmp_path: Path
+):
     landing, warehouse = tmp_path / "landing", tmp_path / "wh.duckdb"
     days = sorted(p.name for p in demo_landing.iterdir())
     landing.mkdir()
@@ -159,26 +185,31 @@ def test_day_by_day_equals_one_full_run(demo_landing: Path, published_warehouse:
 
 
 def test_invalid_configuration_fails_and_keeps_the_published_file(
-        demo_landing: Path, tmp_path: Path):
+    demo_landing: Path, tmp_path: Path
+):
     warehouse = tmp_path / "wh.duckdb"
     sbm("run", "--landing", demo_landing, "--warehouse", warehouse)
     before = _digest(warehouse)
     config = tmp_path / "metrics.yaml"
     config.write_text("timezone: Mars/Olympus\n")
-    failed = sbm("run", "--landing", demo_landing, "--warehouse", warehouse, "--config", config,
-                 check=False)
+    failed = sbm(
+        "run", "--landing", demo_landing, "--warehouse", warehouse, "--config", config, check=False
+    )
     assert failed.returncode == 1
     assert failed.stderr.strip().splitlines()[-1] == (
-        "servisbot-metrics: error: timezone: unknown IANA timezone 'Mars/Olympus'")
+        "servisbot-metrics: error: timezone: unknown IANA timezone 'Mars/Olympus'"
+    )
     config.write_text("policies: {userSession: {expireOnInactivityInMinutes: 10}}\nextra: 1\n")
-    failed = sbm("run", "--landing", demo_landing, "--warehouse", warehouse, "--config", config,
-                 check=False)
+    failed = sbm(
+        "run", "--landing", demo_landing, "--warehouse", warehouse, "--config", config, check=False
+    )
     assert failed.returncode == 1 and "extra: unknown key" in failed.stderr
     assert _digest(warehouse) == before
 
 
-def test_configuration_change_rebuilds(demo_landing: Path, published_warehouse: Path,
-                                       tmp_path: Path):
+def test_configuration_change_rebuilds(
+    demo_landing: Path, published_warehouse: Path, tmp_path: Path
+):
     warehouse = tmp_path / "wh.duckdb"
     shutil.copy(published_warehouse, warehouse)
     shutil.copytree(published_warehouse.with_name("warehouse.state"), tmp_path / "wh.state")
@@ -193,11 +224,13 @@ def test_configuration_change_rebuilds(demo_landing: Path, published_warehouse: 
 
 
 def test_missing_landing_folder_is_a_one_line_error(tmp_path: Path):
-    failed = sbm("run", "--landing", tmp_path / "nope", "--warehouse", tmp_path / "w.duckdb",
-                 check=False)
+    failed = sbm(
+        "run", "--landing", tmp_path / "nope", "--warehouse", tmp_path / "w.duckdb", check=False
+    )
     assert failed.returncode == 1
     assert failed.stderr.strip() == (
-        f"servisbot-metrics: error: landing folder not found: {tmp_path / 'nope'}")
+        f"servisbot-metrics: error: landing folder not found: {tmp_path / 'nope'}"
+    )
     assert not (tmp_path / "w.duckdb").exists()
 
 

@@ -1,6 +1,5 @@
 """dbt models as Dagster assets; dbt tests surface as asset checks."""
 
-
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -40,8 +39,7 @@ class MetricsDbtTranslator(DagsterDbtTranslator):
 
 
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=MetricsDbtTranslator())
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
-               pipeline: PipelineResource):
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, pipeline: PipelineResource):
     """`dbt build` into the build database in the state folder, with the configured rules."""
     dbt_vars = {"state_dir": str(pipeline.paths.state), **pipeline.metrics_config().dbt_vars()}
     yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()

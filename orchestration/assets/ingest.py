@@ -1,6 +1,5 @@
 """Ingest: landing NDJSON files -> validated raw layer (Parquet per delivery day)."""
 
-
 import dagster as dg
 
 from ingest.landing import is_delivery_day
@@ -17,7 +16,9 @@ def _summary(results: list[DayResult]) -> dict[str, dg.MetadataValue]:
     table += "|---|---|---|---|---|---|---|\n"
     table += "\n".join(
         f"| {r.delivery_date} | {r.files} | {r.lines} | {r.accepted} | {r.rejected} "
-        f"| {r.duplicates} | {'yes' if r.skipped else 'no'} |" for r in results)
+        f"| {r.duplicates} | {'yes' if r.skipped else 'no'} |"
+        for r in results
+    )
     return {
         "days_ingested": dg.MetadataValue.int(sum(not r.skipped for r in results)),
         "lines": dg.MetadataValue.int(sum(r.lines for r in results)),
@@ -30,10 +31,16 @@ def _summary(results: list[DayResult]) -> dict[str, dg.MetadataValue]:
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(RAW_EVENTS, description="Accepted events, validated against the contract, "
-                     "de-duplicated within each delivery day (Parquet in the state folder)."),
-        dg.AssetSpec(RAW_REJECTED_LINES, description="Landing lines that broke the contract, "
-                     "with file, line number, reason and raw text."),
+        dg.AssetSpec(
+            RAW_EVENTS,
+            description="Accepted events, validated against the contract, "
+            "de-duplicated within each delivery day (Parquet in the state folder).",
+        ),
+        dg.AssetSpec(
+            RAW_REJECTED_LINES,
+            description="Landing lines that broke the contract, "
+            "with file, line number, reason and raw text.",
+        ),
     ],
     partitions_def=delivery_days,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -48,10 +55,13 @@ def raw_layer(context: dg.AssetExecutionContext, pipeline: PipelineResource):
             continue
         result = ingest_day(landing, day, raw, log=context.log.debug)
         skipped = " (unchanged, skipped)" if result.skipped else ""
-        context.log.info(f"{day}: {result.accepted:,} accepted, {result.rejected:,} rejected, "
-                         f"{result.duplicates:,} duplicates{skipped}")
+        context.log.info(
+            f"{day}: {result.accepted:,} accepted, {result.rejected:,} rejected, "
+            f"{result.duplicates:,} duplicates{skipped}"
+        )
         results.append(result)
     metadata = _summary(results)
     yield dg.MaterializeResult(asset_key=RAW_EVENTS, metadata=metadata)
-    yield dg.MaterializeResult(asset_key=RAW_REJECTED_LINES,
-                               metadata={"rejected": metadata["rejected"]})
+    yield dg.MaterializeResult(
+        asset_key=RAW_REJECTED_LINES, metadata={"rejected": metadata["rejected"]}
+    )

@@ -1,6 +1,5 @@
 """The published warehouse: what Superset and analysts read."""
 
-
 import datetime as dt
 import json
 
@@ -19,10 +18,11 @@ PUBLISHED_WAREHOUSE = dg.AssetKey(["warehouse", "published"])
     deps=[key for key in dbt_models.keys if key.path[0] in PUBLISHED_SCHEMAS],
     group_name="publish",
     description="The warehouse file: marts and audit schemas copied from the build database "
-                "and swapped in atomically after dbt build and its tests passed.",
+    "and swapped in atomically after dbt build and its tests passed.",
 )
-def published_warehouse(context: dg.AssetExecutionContext,
-                        pipeline: PipelineResource) -> dg.MaterializeResult:
+def published_warehouse(
+    context: dg.AssetExecutionContext, pipeline: PipelineResource
+) -> dg.MaterializeResult:
     paths, config = pipeline.paths, pipeline.metrics_config()
     stamp = {
         "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -32,9 +32,11 @@ def published_warehouse(context: dg.AssetExecutionContext,
     result = publish(paths.build_db, paths.warehouse, PUBLISHED_SCHEMAS, stamp)
     paths.publish_record.write_text(json.dumps(stamp, indent=2))
     context.log.info(f"published {paths.warehouse} ({result.size_bytes / 1e6:.1f} MB)")
-    return dg.MaterializeResult(metadata={
-        "path": dg.MetadataValue.path(str(paths.warehouse)),
-        "size_mb": dg.MetadataValue.float(round(result.size_bytes / 1e6, 2)),
-        "tables": dg.MetadataValue.json(result.tables),
-        "config_hash": dg.MetadataValue.text(config.content_hash),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(paths.warehouse)),
+            "size_mb": dg.MetadataValue.float(round(result.size_bytes / 1e6, 2)),
+            "tables": dg.MetadataValue.json(result.tables),
+            "config_hash": dg.MetadataValue.text(config.content_hash),
+        }
+    )
