@@ -8,7 +8,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.resources import PipelineResource
-from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
 
@@ -23,7 +23,10 @@ def _manifest_is_stale(project: DbtProject) -> bool:
 
 
 if _manifest_is_stale(dbt_project):
-    dbt_project.preparer.prepare(dbt_project)
+    # dagster-dbt's default preparer looks for `dbt` on PATH; ours is the one in this venv.
+    DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE).cli(
+        ["parse", "--quiet"], target_path=dbt_project.target_path
+    ).wait()
 
 
 class MetricsDbtTranslator(DagsterDbtTranslator):
