@@ -128,7 +128,14 @@ def _generate(args: argparse.Namespace) -> int:
         dirt=not args.no_dirt,
         progress=_progress,
     )
-    _progress(str(result))
+    by_type = ", ".join(f"{t}={n:,}" for t, n in result.events_by_type.items())
+    _progress(
+        f"wrote {result.files_written} files ({result.bytes_written / 1e6:.1f} MB) to "
+        f"{result.out_dir} in {result.elapsed_seconds:.1f}s: {result.valid_events:,} events "
+        f"({by_type}); dirt: {result.duplicate_lines:,} redelivered duplicates, "
+        f"{result.late_events:,} late, {result.malformed_lines:,} malformed, "
+        f"{result.blank_lines:,} blank lines"
+    )
     return EXIT_OK
 
 

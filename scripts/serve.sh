@@ -16,7 +16,20 @@ SBM_STATE_DIR=$state
 SBM_CONFIG=${CONFIG:+$(abs "$CONFIG")}
 
 pids=()
-stop() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+# Each server runs in its own process group (set -m) so that stopping reaches its children
+# (dagster dev's webserver, daemon and code server). SIGINT first, as Ctrl-C would; then KILL.
+set -m
+stop() {
+    trap - EXIT INT TERM
+    for pid in "${pids[@]}"; do kill -INT -- "-$pid" 2>/dev/null || true; done
+    for _ in $(seq 30); do
+        alive=0
+        for pid in "${pids[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && return
+        sleep 0.5
+    done
+    for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+}
 trap stop EXIT INT TERM
 
 .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p "$DAGSTER_PORT" &
