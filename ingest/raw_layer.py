@@ -135,9 +135,12 @@ def ingest_day(
         ).fetchone()
         accepted_n = con.execute("SELECT count(*) FROM accepted").fetchone()[0]
         date_sql = f"DATE '{dt.date.fromisoformat(day).isoformat()}'"
+        # The ingest time is dbt's watermark: incremental models pick up rows ingested after it.
+        ingested_sql = f"TIMESTAMP '{dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat()}'"
         _copy_atomically(
             con,
-            f"SELECT *, {date_sql} AS delivery_date FROM accepted ORDER BY occurred_at, event_id",
+            f"SELECT *, {date_sql} AS delivery_date, {ingested_sql} AS ingested_at "
+            "FROM accepted ORDER BY occurred_at, event_id",
             raw / "events" / day / "events.parquet",
         )
         _copy_atomically(

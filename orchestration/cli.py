@@ -68,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
         help="where run state lives (default: <warehouse stem>.state beside FILE)",
     )
 
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild every model from the whole raw layer (automatic when the configuration "
+        "or the dbt code changed)",
+    )
+
     gen = sub.add_parser(
         "generate",
         help="write synthetic landing files (demo and test data)",
@@ -102,7 +109,12 @@ def _run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         summary = run_pipeline(
-            args.landing, args.warehouse, args.config, args.state_dir, log=_progress
+            args.landing,
+            args.warehouse,
+            args.config,
+            args.state_dir,
+            log=_progress,
+            full_refresh=args.full_refresh,
         )
     except (RunError, ConfigError) as exc:
         _err(str(exc))

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import duckdb
 
-REQUIRED_TABLES = (
+REQUIRED_TABLES = (  # section 4 of the contract
     "marts.usage_daily",
+    "marts.intent_daily",
+    "marts.api_daily",
+    "marts.kpi_daily",
     "marts.fct_sessions",
     "audit.rejected_events",
 )

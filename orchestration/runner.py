@@ -20,6 +20,7 @@ import duckdb
 
 from ingest.landing import day_files, delivery_days, fingerprint
 from ingest.raw_layer import read_manifest
+from orchestration.build_definition import definition_hash
 from orchestration.definitions import build_definitions
 from orchestration.publish import REQUIRED_TABLES
 from orchestration.resources import PipelineResource
@@ -82,10 +83,10 @@ def _changed_days(pipeline: PipelineResource, days: list[str]) -> list[str]:
     ]
 
 
-def _published_config_hash(paths: WarehousePaths) -> str | None:
+def _published_definition(paths: WarehousePaths) -> str | None:
     if not (paths.warehouse.exists() and paths.publish_record.exists()):
         return None
-    return json.loads(paths.publish_record.read_text()).get("config_hash")
+    return json.loads(paths.publish_record.read_text()).get("definition_hash")
 
 
 def _verify(warehouse: Path) -> dict[str, int]:
@@ -100,13 +101,20 @@ def _verify(warehouse: Path) -> dict[str, int]:
 
 
 def _execute(
-    defs: dg.Definitions, job: str, instance: dg.DagsterInstance, tags: dict[str, str] | None = None
+    defs: dg.Definitions,
+    job: str,
+    instance: dg.DagsterInstance,
+    tags: dict[str, str] | None = None,
+    run_config: dict | None = None,
 ) -> None:
     result = defs.get_job_def(job).execute_in_process(
         instance=instance,
         tags=tags,
         raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        run_config={
+            "loggers": {"console": {"config": {"log_level": "INFO"}}},
+            **(run_config or {}),
+        },
     )
     if not result.success:
         failure = next((e for e in result.all_events if e.is_step_failure), None)
@@ -122,6 +130,7 @@ def run_pipeline(
     config: Path | None = None,
     state_dir: Path | None = None,
     log: Callable[[str], None] = print,
+    full_refresh: bool = False,
 ) -> RunSummary:
     pipeline = PipelineResource(
         landing_dir=str(landing),
@@ -157,9 +166,19 @@ def run_pipeline(
                 {RANGE_START_TAG: changed[0], RANGE_END_TAG: changed[-1]},
             )
             summary.days_ingested = changed
-        if changed or _published_config_hash(paths) != metrics_config.content_hash:
+        if (
+            changed
+            or full_refresh
+            or _published_definition(paths) != definition_hash(metrics_config)
+            or not paths.warehouse.exists()
+        ):
             log("building marts (dbt build) and publishing the warehouse")
-            _execute(defs, "build_job", instance)
+            _execute(
+                defs,
+                "build_job",
+                instance,
+                run_config={"ops": {"dbt_models": {"config": {"full_refresh": full_refresh}}}},
+            )
             summary.built = True
         else:
             log("nothing new since the last run; the published warehouse is unchanged")

@@ -59,6 +59,11 @@ class WarehousePaths:
         return self.state / "run.lock"
 
     @property
+    def build_record(self) -> Path:
+        """The definition (configuration + dbt code) the build database was last built with."""
+        return self.state / "build.json"
+
+    @property
     def publish_record(self) -> Path:
         """What the published warehouse was built from (config hash, time)."""
         return self.state / "published.json"

@@ -6,7 +6,9 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from pydantic import Field
 
+from orchestration.build_definition import built_definition, definition_hash, record_build
 from orchestration.resources import PipelineResource
 from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR
 
@@ -41,8 +43,44 @@ class MetricsDbtTranslator(DagsterDbtTranslator):
         return dbt_resource_props["config"].get("schema") or "dbt"
 
 
+class DbtBuildConfig(dg.Config):
+    full_refresh: bool = Field(
+        default=False,
+        description="Rebuild incremental models from the whole raw layer. Happens by itself "
+        "when the metrics configuration or the dbt code changed since the last build.",
+    )
+
+
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=MetricsDbtTranslator())
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, pipeline: PipelineResource):
-    """`dbt build` into the build database in the state folder, with the configured rules."""
-    dbt_vars = {"state_dir": str(pipeline.paths.state), **pipeline.metrics_config().dbt_vars()}
-    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+def dbt_models(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    pipeline: PipelineResource,
+    config: DbtBuildConfig,
+):
+    """`dbt build` into the build database in the state folder, with the configured rules.
+
+    Incremental by default; a full refresh when asked, or when the definition (configuration
+    + dbt code) differs from the one the build database was built with.
+    """
+    metrics = pipeline.metrics_config()
+    definition = definition_hash(metrics)
+    previous = built_definition(pipeline.paths)
+    args = [
+        "build",
+        "--vars",
+        json.dumps({"state_dir": str(pipeline.paths.state), **metrics.dbt_vars()}),
+        # unit tests check the SQL, not the data: they run in the test suite (tests/test_dbt.py)
+        "--exclude-resource-type",
+        "unit_test",
+    ]
+    if config.full_refresh or previous != definition:
+        reason = (
+            "asked for"
+            if config.full_refresh
+            else ("no previous build" if previous is None else "configuration or dbt code changed")
+        )
+        context.log.info(f"dbt build --full-refresh ({reason})")
+        args.append("--full-refresh")
+    yield from dbt.cli(args, context=context).stream()
+    record_build(pipeline.paths, definition)

@@ -6,6 +6,7 @@ import json
 import dagster as dg
 
 from orchestration.assets.dbt import dbt_models
+from orchestration.build_definition import definition_hash
 from orchestration.publish import publish
 from orchestration.resources import PipelineResource
 from orchestration.settings import PUBLISHED_SCHEMAS
@@ -24,9 +25,11 @@ def published_warehouse(
     context: dg.AssetExecutionContext, pipeline: PipelineResource
 ) -> dg.MaterializeResult:
     paths, config = pipeline.paths, pipeline.metrics_config()
+    definition = definition_hash(config)
     stamp = {
         "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "config_hash": config.content_hash,
+        "definition_hash": definition,
         "dagster_run_id": context.run.run_id,
     }
     result = publish(paths.build_db, paths.warehouse, PUBLISHED_SCHEMAS, stamp)
@@ -38,5 +41,6 @@ def published_warehouse(
             "size_mb": dg.MetadataValue.float(round(result.size_bytes / 1e6, 2)),
             "tables": dg.MetadataValue.json(result.tables),
             "config_hash": dg.MetadataValue.text(config.content_hash),
+            "definition_hash": dg.MetadataValue.text(definition),
         }
     )

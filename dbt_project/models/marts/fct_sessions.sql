@@ -1,13 +1,18 @@
--- One row per session; its date is the reporting-timezone date of its start.
+-- One row per session; its date is the reporting-timezone date of its start, even when it runs
+-- past midnight.
 select
     session_id,
     organization,
     bot,
     conversation_id,
+    conversation_key,
     visitor_id,
     session_number,
     session_start_at,
     {{ to_local_date('session_start_at') }} as session_date,
     last_user_activity_at,
-    user_event_count
+    session_end_at,
+    epoch(session_end_at - session_start_at) as session_duration_seconds,
+    user_event_count,
+    event_count
 from {{ ref('int_sessions') }}

@@ -1,0 +1,10 @@
+-- One row per conversation and goal name it reached. Goal names are `goal` events'
+-- properties.goal, plus the built-in names conversation_start, conversation_end and handover
+-- (events of those types).
+select distinct
+    conversation_key,
+    case when event_type = 'goal' then goal else event_type end as goal_name
+from {{ ref('int_conversation_events') }}
+where
+    conversation_key is not null
+    and event_type in ('goal', 'conversation_start', 'conversation_end', 'handover')

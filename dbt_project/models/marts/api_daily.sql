@@ -1,0 +1,17 @@
+-- API calls per reporting-timezone day, organization, bot and API connector. Latency
+-- percentiles are per day; for a date range compute them from fct_api_calls (percentiles do
+-- not add up across days).
+select
+    call_date as metric_date,
+    organization,
+    bot,
+    api,
+    count(*) as calls,
+    count(*) filter (where is_failed) as failed_calls,
+    count(*) filter (where is_failed) / count(*) as failure_rate,
+    count(duration_ms) as timed_calls,
+    avg(duration_ms) as avg_latency_ms,
+    quantile_cont(duration_ms, 0.5) as latency_p50_ms,
+    quantile_cont(duration_ms, 0.95) as latency_p95_ms
+from {{ ref('fct_api_calls') }}
+group by call_date, organization, bot, api

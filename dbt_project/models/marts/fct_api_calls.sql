@@ -1,0 +1,16 @@
+-- One row per api_call event; a call failed when its status code is 400 or more.
+select
+    event_id as api_call_id,
+    organization,
+    bot,
+    conversation_id,
+    conversation_key,
+    session_id,
+    api,
+    status_code,
+    status_code >= 400 as is_failed,
+    duration_ms,
+    occurred_at as called_at,
+    {{ to_local_date('occurred_at') }} as call_date
+from {{ ref('int_conversation_events') }}
+where event_type = 'api_call'

@@ -1,0 +1,19 @@
+-- One row per conversation (a messenger conversation split at maxDurationInMinutes), dated by
+-- the reporting-timezone date of its first session's start.
+select
+    conversation_key,
+    organization,
+    bot,
+    conversation_id,
+    conversation_number,
+    visitor_id,
+    conversation_start_at,
+    {{ to_local_date('conversation_start_at') }} as conversation_date,
+    conversation_end_at,
+    epoch(conversation_end_at - conversation_start_at) as conversation_duration_seconds,
+    session_count,
+    user_message_count,
+    bot_message_count,
+    has_handover,
+    has_feedback
+from {{ ref('int_conversations') }}

@@ -1,0 +1,41 @@
+-- Intent matches per reporting-timezone day, organization, bot and intent.
+with matches as (
+
+    select
+        match_date as metric_date,
+        organization,
+        bot,
+        intent,
+        count(*) as matches,
+        count(confidence) as confidence_count,
+        sum(confidence) as confidence_sum
+    from {{ ref('fct_intent_matches') }}
+    group by match_date, organization, bot, intent
+
+),
+
+bot_days as (
+
+    select
+        *,
+        sum(matches) over (partition by metric_date, organization, bot) as bot_day_matches,
+        sum(matches) filter (where intent = 'fallback')
+            over (partition by metric_date, organization, bot) as bot_day_fallbacks
+    from matches
+
+)
+
+select
+    metric_date,
+    organization,
+    bot,
+    intent,
+    intent = 'fallback' as is_fallback,
+    matches,
+    confidence_count,
+    confidence_sum,
+    confidence_sum / nullif(confidence_count, 0) as avg_confidence,
+    bot_day_matches,
+    matches / bot_day_matches as share_of_matches,
+    coalesce(bot_day_fallbacks, 0) / bot_day_matches as fallback_share
+from bot_days

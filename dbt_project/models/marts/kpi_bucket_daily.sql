@@ -1,0 +1,34 @@
+-- Bucket metrics per reporting-timezone day: the configured goal's events counted by reason
+-- (`(no reason)` when the goal event carries none). Built-in goal names count events of that type.
+with metrics as (
+
+    select * from {{ ref('int_kpi_bucket_metrics') }}
+
+),
+
+goal_events as (
+
+    select
+        organization,
+        bot,
+        case when event_type = 'goal' then goal else event_type end as goal_name,
+        coalesce(goal_reason, '(no reason)') as bucket,
+        {{ to_local_date('occurred_at') }} as metric_date
+    from {{ ref('int_conversation_events') }}
+    where event_type in ('goal', 'conversation_start', 'conversation_end', 'handover')
+
+)
+
+select
+    goal_events.metric_date,
+    goal_events.organization,
+    goal_events.bot,
+    metrics.dashboard,
+    metrics.use_case,
+    metrics.metric,
+    goal_events.bucket,
+    count(*) as goal_count
+from metrics
+inner join goal_events
+    on metrics.bot = goal_events.bot and metrics.goal = goal_events.goal_name
+group by all

@@ -1,0 +1,255 @@
+"""Incremental dbt builds equal a full refresh, whatever the arrival order and batching.
+
+Hypothesis writes small event histories that sit on the rules' boundaries (gaps of exactly the
+session timeout, unique-impression windows, conversation max duration, duplicates delivered on
+several days), scatters every copy over delivery days, and lands those days in a random order
+and batching, re-delivering some days. After each batch the real ingest writes the raw layer and
+a real `dbt run` updates the build database incrementally; at the end a `dbt run --full-refresh`
+over the same raw layer must give the same intermediate and mart tables, row for row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import duckdb
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ingest.raw_layer import ingest_day
+from orchestration.metrics_config import parse_config
+from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR
+
+START = dt.datetime(2026, 3, 28, 22, 0)  # spans the Europe/Dublin DST change of 2026-03-29
+DELIVERY_DAYS = [(START.date() + dt.timedelta(days=i)).isoformat() for i in range(5)]
+CONFIG = parse_config(
+    {
+        "timezone": "Europe/Dublin",
+        "policies": {"conversation": {"maxDurationInMinutes": 60}},
+        "impressions": {"uniqueWindowHours": 24},
+        "kpiDashboards": [
+            {
+                "alias": "kpis",
+                "resourceName": "bot-a",
+                "businessHours": {"sunday": "09-17", "monday": "00-12"},
+                "useCases": [
+                    {
+                        "title": "Reset",
+                        "summary": {
+                            "start": "reset_start",
+                            "success": "reset_done",
+                            "failure": "reset_failed",
+                        },
+                        "metrics": [
+                            {
+                                "title": "Why",
+                                "type": "bucket",
+                                "properties": {"goal": "reset_failed"},
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+)
+GAPS_MS = [
+    0,
+    1,
+    30_000,
+    599_999,
+    600_000,
+    601_000,
+    3_599_999,
+    3_600_000,
+    20 * 3_600_000,
+    24 * 3_600_000,
+    30 * 3_600_000,
+]
+TURN_TYPES = [
+    "user_message",
+    "bot_message",
+    "intent_matched",
+    "api_call",
+    "goal",
+    "feedback",
+    "handover",
+    "conversation_start",
+]
+GOALS = ["reset_start", "reset_done", "reset_failed"]
+
+
+def _event(n: int, kind: str, at: dt.datetime, visitor: str, bot: str, conversation: str | None):
+    properties: dict = {}
+    if kind == "user_message":
+        properties = {"text": f"call me on +353 87 123 {n:04d}"}
+    elif kind == "feedback":
+        properties = {"rating": n % 5 + 1}
+    elif kind == "intent_matched":
+        properties = {"intent": "fallback" if n % 3 == 0 else "greeting", "confidence": 0.5}
+    elif kind == "api_call":
+        properties = {
+            "api": "crm",
+            "status_code": 500 if n % 4 == 0 else 200,
+            "duration_ms": n * 10,
+        }
+    elif kind == "goal":
+        properties = {"goal": GOALS[n % 3], "reason": "timeout" if n % 2 else None}
+    event = {
+        "event_id": f"e{n:05d}",
+        "event_type": kind,
+        "occurred_at": at.isoformat(timespec="milliseconds") + "Z",
+        "organization": "org",
+        "bot": bot,
+        "visitor_id": visitor,
+        "properties": properties,
+    }
+    if conversation:
+        event["conversation_id"] = conversation
+    return event
+
+
+@st.composite
+def histories(draw) -> list[dict]:
+    """Events on rule boundaries: impression trails and conversations of a few visitors."""
+    events: list[dict] = []
+    for v in range(draw(st.integers(1, 3))):
+        visitor, bot = f"v{v}", draw(st.sampled_from(["bot-a", "bot-b"]))
+        at = START + dt.timedelta(minutes=draw(st.integers(0, 120)))
+        for gap in draw(st.lists(st.sampled_from(GAPS_MS), min_size=1, max_size=5)):
+            at += dt.timedelta(milliseconds=gap)
+            events.append(_event(len(events), "impression", at, visitor, bot, None))
+        for c in range(draw(st.integers(0, 2))):
+            conversation = f"{visitor}-c{c}"
+            at = START + dt.timedelta(minutes=draw(st.integers(0, 600)))
+            events.append(_event(len(events), "conversation_start", at, visitor, bot, conversation))
+            turns = draw(
+                st.lists(
+                    st.tuples(st.sampled_from(GAPS_MS[:8]), st.sampled_from(TURN_TYPES)), max_size=8
+                )
+            )
+            for gap, kind in turns:
+                at += dt.timedelta(milliseconds=gap)
+                events.append(_event(len(events), kind, at, visitor, bot, conversation))
+    return events
+
+
+@st.composite
+def deliveries(draw, events: list[dict]) -> tuple[dict[str, list[dict]], list[list[str]]]:
+    """Every event's copies on delivery days, and the days' arrival as batches of runs."""
+    by_day: dict[str, list[dict]] = {day: [] for day in DELIVERY_DAYS}
+    for event in events:
+        occurred = dt.datetime.fromisoformat(event["occurred_at"][:-1])
+        first = max(0, (occurred.date() - START.date()).days)
+        for _ in range(draw(st.integers(1, 2))):  # redelivered duplicates
+            day = draw(st.integers(first, len(DELIVERY_DAYS) - 1))
+            received = dt.datetime.fromisoformat(DELIVERY_DAYS[day]) + dt.timedelta(
+                minutes=draw(st.integers(0, 1439))
+            )
+            copy = {**event, "received_at": received.isoformat() + "Z"}
+            by_day[DELIVERY_DAYS[day]].append(copy)
+    days = draw(st.permutations([d for d in DELIVERY_DAYS if by_day[d]]))
+    cuts = sorted(draw(st.sets(st.integers(1, max(1, len(days) - 1)), max_size=3)))
+    batches = [list(days[a:b]) for a, b in zip([0, *cuts], [*cuts, len(days)], strict=True)]
+    batches = [b for b in batches if b]
+    if draw(st.booleans()):  # a day delivered again later: re-read whole, nothing double-counts
+        batches.append([draw(st.sampled_from(days))])
+    return by_day, batches
+
+
+def _dbt_run(state: Path, *extra: str) -> None:
+    dbt_vars = {"state_dir": str(state), **CONFIG.dbt_vars()}
+    result = subprocess.run(
+        [
+            DBT_EXECUTABLE,
+            "run",
+            "--vars",
+            json.dumps(dbt_vars),
+            "--target-path",
+            str(state / "target"),
+            "--log-path",
+            str(state / "logs"),
+            *extra,
+        ],
+        cwd=DBT_PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DO_NOT_TRACK": "1"},
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+
+
+def _deliver(
+    landing: Path, raw: Path, by_day: dict[str, list[dict]], batch: list[str], attempt: int
+) -> None:
+    for day in batch:
+        folder = landing / day
+        folder.mkdir(parents=True, exist_ok=True)
+        # a re-delivered day gets a new file beside the old one, repeating its events
+        (folder / f"part-{attempt}.ndjson").write_text(
+            "\n".join(json.dumps(e) for e in by_day[day]) + "\n"
+        )
+        ingest_day(landing, day, raw, log=lambda _: None)
+
+
+def _comparable(con: duckdb.DuckDBPyConnection, db: str, schema: str, table: str) -> str:
+    columns = con.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_catalog = ? and table_schema = ? and table_name = ? order by ordinal_position",
+        [db, schema, table],
+    ).fetchall()
+    select = [
+        f"round({c}, 6) as {c}" if t in ("DOUBLE", "FLOAT") else c
+        for c, t in columns
+        if c != "last_ingested_at"
+    ]
+    return f"select {', '.join(select)} from {db}.{schema}.{table}"
+
+
+def assert_same_tables(incremental: Path, full: Path) -> None:
+    con = duckdb.connect()
+    con.execute(f"attach '{incremental}' as inc (read_only)")
+    con.execute(f"attach '{full}' as ful (read_only)")
+    tables = con.execute(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_catalog = 'ful' and table_schema in ('intermediate', 'marts') "
+        "and table_type = 'BASE TABLE' order by all"
+    ).fetchall()
+    assert any(t == "usage_daily" for _, t in tables)
+    for schema, table in tables:
+        a = _comparable(con, "inc", schema, table)
+        b = _comparable(con, "ful", schema, table)
+        only_inc = con.execute(f"select count(*) from ({a} except all {b})").fetchone()[0]
+        only_full = con.execute(f"select count(*) from ({b} except all {a})").fetchone()[0]
+        assert (only_inc, only_full) == (0, 0), (
+            f"{schema}.{table}: {only_inc} row(s) only incremental, {only_full} only full refresh"
+        )
+    con.close()
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data())
+def test_incremental_runs_equal_a_full_refresh(data: st.DataObject, tmp_path_factory) -> None:
+    events = data.draw(histories(), label="events")
+    by_day, batches = data.draw(deliveries(events), label="deliveries")
+    root = tmp_path_factory.mktemp("incremental")
+    landing, state = root / "landing", root / "incremental.state"
+    for attempt, batch in enumerate(batches):
+        _deliver(landing, state / "raw", by_day, batch, attempt)
+        _dbt_run(state)
+
+    full = root / "full.state"
+    shutil.copytree(state / "raw", full / "raw")
+    _dbt_run(full, "--full-refresh")
+    assert_same_tables(state / "build.duckdb", full / "build.duckdb")
