@@ -20,12 +20,12 @@ SUPERSET_PORT ?= 8088
 SBM := .venv/bin/servisbot-metrics
 CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 
-.PHONY: help up setup uv demo-data run superset-setup serve test lint clean
+.PHONY: help up setup uv demo-data run docs superset-setup serve test lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-up: setup demo-data run superset-setup serve  ## everything: set-up, demo data, pipeline, Superset; serve both UIs
+up: setup demo-data run docs superset-setup serve  ## everything: set-up, demo data, pipeline, Superset; serve both UIs
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
@@ -44,6 +44,11 @@ demo-data: setup  ## generate 30 days of synthetic events into $(LANDING) (once)
 
 run: setup  ## process what is new in $(LANDING) into $(WAREHOUSE)
 	$(SBM) run --landing $(LANDING) --warehouse $(WAREHOUSE) $(CONFIG_ARG)
+
+docs: setup  ## dbt docs (models, columns, lineage) of $(WAREHOUSE)'s build: dbt_project/target/static_index.html
+	cd dbt_project && ../.venv/bin/dbt docs generate --static --quiet \
+		--vars '{state_dir: "$(abspath $(basename $(WAREHOUSE))).state"}'
+	@echo "dbt docs: $(abspath dbt_project/target/static_index.html)"
 
 superset-setup: setup  ## create/upgrade Superset's metadata, users and dashboards (idempotent)
 	SUPERSET_STATE_DIR=$(abspath $(DATA))/superset WAREHOUSE_PATH=$(abspath $(WAREHOUSE)) \

@@ -13,6 +13,7 @@ dbt staging (the copy with the earliest `received_at` wins).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -60,6 +61,14 @@ def _manifest_path(raw: Path, day: str) -> Path:
 def read_manifest(raw: Path, day: str) -> dict | None:
     path = _manifest_path(raw, day)
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def raw_layer_digest(raw: Path) -> str:
+    """Identifies what the raw layer holds: changes whenever any delivery day is (re)ingested."""
+    digest = hashlib.sha256()
+    for manifest in sorted((raw / "manifest").glob("*.json")):
+        digest.update(manifest.name.encode() + manifest.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _copy_atomically(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> None:

@@ -19,7 +19,7 @@ import dagster as dg
 import duckdb
 
 from ingest.landing import day_files, delivery_days, fingerprint
-from ingest.raw_layer import read_manifest
+from ingest.raw_layer import raw_layer_digest, read_manifest
 from orchestration.build_definition import definition_hash
 from orchestration.definitions import build_definitions
 from orchestration.publish import REQUIRED_TABLES
@@ -83,10 +83,15 @@ def _changed_days(pipeline: PipelineResource, days: list[str]) -> list[str]:
     ]
 
 
-def _published_definition(paths: WarehousePaths) -> str | None:
+def _is_published(paths: WarehousePaths, definition: str) -> bool:
+    """Whether the published warehouse was built from this raw layer under this definition
+    (false, too, after a build that failed once its raw data had been ingested)."""
     if not (paths.warehouse.exists() and paths.publish_record.exists()):
-        return None
-    return json.loads(paths.publish_record.read_text()).get("definition_hash")
+        return False
+    record = json.loads(paths.publish_record.read_text())
+    return record.get("definition_hash") == definition and record.get(
+        "raw_digest"
+    ) == raw_layer_digest(paths.raw)
 
 
 def _verify(warehouse: Path) -> dict[str, int]:
@@ -166,12 +171,7 @@ def run_pipeline(
                 {RANGE_START_TAG: changed[0], RANGE_END_TAG: changed[-1]},
             )
             summary.days_ingested = changed
-        if (
-            changed
-            or full_refresh
-            or _published_definition(paths) != definition_hash(metrics_config)
-            or not paths.warehouse.exists()
-        ):
+        if full_refresh or not _is_published(paths, definition_hash(metrics_config)):
             log("building marts (dbt build) and publishing the warehouse")
             _execute(
                 defs,

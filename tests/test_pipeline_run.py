@@ -276,3 +276,31 @@ def test_cli_conventions():
     assert "--warehouse" in sbm("run", "--help").stdout
     usage = sbm("bogus", check=False)
     assert usage.returncode == 2 and "invalid choice" in usage.stderr
+
+
+def test_failed_build_keeps_the_published_file_and_the_next_run_catches_up(
+    demo_landing: Path, tmp_path: Path
+):
+    landing, warehouse = tmp_path / "landing", tmp_path / "wh.duckdb"
+    days = sorted(p.name for p in demo_landing.iterdir())
+    landing.mkdir()
+    for day in days[:-1]:
+        shutil.copytree(demo_landing / day, landing / day)
+    sbm("run", "--landing", landing, "--warehouse", warehouse)
+    before = _digest(warehouse)
+
+    shutil.copytree(demo_landing / days[-1], landing / days[-1])
+    build_db = tmp_path / "wh.state" / "build.duckdb"
+    build_db.unlink()
+    build_db.mkdir()  # dbt cannot open its database: the build fails after the ingest
+    failed = sbm("run", "--landing", landing, "--warehouse", warehouse, check=False)
+    assert failed.returncode == 1
+    assert failed.stderr.strip().splitlines()[-1].startswith("servisbot-metrics: error: build_job")
+    assert _digest(warehouse) == before
+
+    build_db.rmdir()
+    caught_up = sbm("run", "--landing", landing, "--warehouse", warehouse)
+    assert "ingesting" not in caught_up.stderr and "building marts" in caught_up.stderr
+    latest = _query(warehouse, "SELECT max(session_date) FROM marts.fct_sessions")[0][0]
+    assert latest.isoformat() >= days[-2]
+    assert _digest(warehouse) != before

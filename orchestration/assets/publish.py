@@ -5,6 +5,7 @@ import json
 
 import dagster as dg
 
+from ingest.raw_layer import raw_layer_digest
 from orchestration.assets.dbt import dbt_models
 from orchestration.build_definition import definition_hash
 from orchestration.publish import publish
@@ -30,6 +31,7 @@ def published_warehouse(
         "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "config_hash": config.content_hash,
         "definition_hash": definition,
+        "raw_digest": raw_layer_digest(paths.raw),
         "dagster_run_id": context.run.run_id,
     }
     result = publish(paths.build_db, paths.warehouse, PUBLISHED_SCHEMAS, stamp)
