@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+import duckdb
+
 from orchestration.metrics_config import MetricsConfig
 from orchestration.settings import DBT_PROJECT_DIR, WarehousePaths
 
@@ -39,3 +41,60 @@ def built_definition(paths: WarehousePaths) -> str | None:
 
 def record_build(paths: WarehousePaths, definition: str) -> None:
     paths.build_record.write_text(json.dumps({"definition_hash": definition}, indent=2))
+
+
+IDENTITY = "[event_type, organization, bot, visitor_id, coalesce(conversation_id, '')]"
+
+
+def conflicting_copies(paths: WarehousePaths) -> int:
+    """Events whose copies ingested since the last build disagree on who or what they are.
+
+    Incremental models recompute the conversation or device an event's winning copy names. A
+    copy that names another one (another conversation_id, visitor_id, type, bot or organization)
+    would leave the old one stale, so such a batch is built with a full refresh instead.
+    """
+    events = paths.raw / "events"
+    if not paths.build_db.exists() or not any(events.glob("*/*.parquet")):
+        return 0
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{paths.build_db}' AS build (READ_ONLY)")
+        stored = "build.staging.stg_messenger__events"
+        if not con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'build' "
+            "AND schema_name = 'staging' AND table_name = 'stg_messenger__events'"
+        ).fetchone()[0]:
+            return 0
+        return con.execute(f"""
+            WITH new AS (
+                SELECT event_id, {IDENTITY} AS identity
+                FROM read_parquet('{events}/*/*.parquet', union_by_name = true)
+                WHERE ingested_at > (SELECT max(last_ingested_at) FROM {stored})
+            ),
+            copies AS (
+                SELECT * FROM new
+                UNION ALL
+                SELECT event_id, {IDENTITY} AS identity FROM {stored}
+                WHERE event_id IN (SELECT event_id FROM new)
+            )
+            SELECT count(*) FROM (
+                SELECT event_id FROM copies GROUP BY event_id
+                HAVING count(DISTINCT identity) > 1
+            )""").fetchone()[0]
+    finally:
+        con.close()
+
+
+def full_refresh_reason(paths: WarehousePaths, definition: str, asked: bool = False) -> str | None:
+    """Why the next dbt build must rebuild everything, or None when incremental is exact."""
+    if asked:
+        return "asked for"
+    previous = built_definition(paths)
+    if previous is None:
+        return "no previous build"
+    if previous != definition:
+        return "the configuration or the dbt code changed"
+    conflicts = conflicting_copies(paths)
+    if conflicts:
+        return f"{conflicts} redelivered event(s) changed conversation, visitor or type"
+    return None

@@ -22,8 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.raw_layer import ingest_day
+from orchestration.build_definition import conflicting_copies
 from orchestration.metrics_config import parse_config
-from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR
+from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR, WarehousePaths
 
 START = dt.datetime(2026, 3, 28, 22, 0)  # spans the Europe/Dublin DST change of 2026-03-29
 DELIVERY_DAYS = [(START.date() + dt.timedelta(days=i)).isoformat() for i in range(5)]
@@ -146,12 +147,15 @@ def deliveries(draw, events: list[dict]) -> tuple[dict[str, list[dict]], list[li
     for event in events:
         occurred = dt.datetime.fromisoformat(event["occurred_at"][:-1])
         first = max(0, (occurred.date() - START.date()).days)
-        for _ in range(draw(st.integers(1, 2))):  # redelivered duplicates
+        for n in range(draw(st.integers(1, 2))):  # redelivered duplicates
             day = draw(st.integers(first, len(DELIVERY_DAYS) - 1))
             received = dt.datetime.fromisoformat(DELIVERY_DAYS[day]) + dt.timedelta(
                 minutes=draw(st.integers(0, 1439))
             )
             copy = {**event, "received_at": received.isoformat() + "Z"}
+            if n and draw(st.integers(0, 5)) == 0:  # a copy that disagrees on who it belongs to
+                field = "conversation_id" if "conversation_id" in copy else "visitor_id"
+                copy[field] += "-other"
             by_day[DELIVERY_DAYS[day]].append(copy)
     days = draw(st.permutations([d for d in DELIVERY_DAYS if by_day[d]]))
     cuts = sorted(draw(st.sets(st.integers(1, max(1, len(days) - 1)), max_size=3)))
@@ -245,9 +249,11 @@ def test_incremental_runs_equal_a_full_refresh(data: st.DataObject, tmp_path_fac
     by_day, batches = data.draw(deliveries(events), label="deliveries")
     root = tmp_path_factory.mktemp("incremental")
     landing, state = root / "landing", root / "incremental.state"
+    paths = WarehousePaths.for_warehouse(root / "incremental.duckdb", state)
     for attempt, batch in enumerate(batches):
         _deliver(landing, state / "raw", by_day, batch, attempt)
-        _dbt_run(state)
+        # as the dbt asset does: copies that changed conversation or visitor force a full refresh
+        _dbt_run(state, *(["--full-refresh"] if conflicting_copies(paths) else []))
 
     full = root / "full.state"
     shutil.copytree(state / "raw", full / "raw")

@@ -88,7 +88,7 @@
         from openers as o
         inner join pointers as p
             on {{ _same_keys('o', 'p', partition_by) }} and p._rn = o._rn
-        where p._next_rn <= p._segment_last_rn
+        where p._next_rn <= p._segment_last_rn and p._next_rn > o._rn  -- always moves on
 
     ),
 

@@ -8,7 +8,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from pydantic import Field
 
-from orchestration.build_definition import built_definition, definition_hash, record_build
+from orchestration.build_definition import definition_hash, full_refresh_reason, record_build
 from orchestration.resources import PipelineResource
 from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR
 
@@ -65,7 +65,6 @@ def dbt_models(
     """
     metrics = pipeline.metrics_config()
     definition = definition_hash(metrics)
-    previous = built_definition(pipeline.paths)
     args = [
         "build",
         "--vars",
@@ -74,13 +73,9 @@ def dbt_models(
         "--exclude-resource-type",
         "unit_test",
     ]
-    if config.full_refresh or previous != definition:
-        reason = (
-            "asked for"
-            if config.full_refresh
-            else ("no previous build" if previous is None else "configuration or dbt code changed")
-        )
-        context.log.info(f"dbt build --full-refresh ({reason})")
+    reason = full_refresh_reason(pipeline.paths, definition, asked=config.full_refresh)
+    if reason:
+        context.log.info(f"dbt build --full-refresh: {reason}")
         args.append("--full-refresh")
     yield from dbt.cli(args, context=context).stream()
     record_build(pipeline.paths, definition)

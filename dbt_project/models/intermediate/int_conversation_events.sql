@@ -163,14 +163,18 @@ select
     attached.duration_ms,
     attached.goal,
     attached.goal_reason,
-    -- what the user typed last in this (split) conversation, at or before an intent match
-    case when attached.event_type = 'intent_matched' then last_value(attached.masked_text ignore nulls) over (
+    -- the latest user message of this (split) conversation at or before an intent match (null
+    -- when that message had no text)
+    case when attached.event_type = 'intent_matched' then nullif(last_value(
+        case when attached.event_type = 'user_message' then coalesce(attached.masked_text, '') end
+        ignore nulls
+    ) over (
         partition by
             attached.organization, attached.bot, attached.conversation_id,
             sessions.conversation_number
         order by attached.occurred_at, attached.event_id
         rows unbounded preceding
-    ) end as masked_user_input,
+    ), '') end as masked_user_input,
     attached.last_ingested_at
 from attached
 left join sessions

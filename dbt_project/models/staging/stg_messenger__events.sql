@@ -35,7 +35,7 @@ renamed as (
         page_url,
         cast(properties as json) as properties,
         properties ->> 'start_action' as start_action,
-        properties ->> 'text' as message_text,
+        case when event_type = 'user_message' then properties ->> 'text' end as message_text,
         cast(properties ->> 'rating' as integer) as rating,
         properties ->> 'intent' as intent,
         cast(properties ->> 'confidence' as double) as confidence,
