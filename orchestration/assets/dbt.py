@@ -60,8 +60,9 @@ def dbt_models(
 ):
     """`dbt build` into the build database in the state folder, with the configured rules.
 
-    Incremental by default; a full refresh when asked, or when the definition (configuration
-    + dbt code) differs from the one the build database was built with.
+    Incremental by default; a full refresh when asked, when the definition (configuration +
+    dbt code) differs from the one the build database was built with, or when redelivered
+    copies moved an event to another conversation or visitor (see build_definition.py).
     """
     metrics = pipeline.metrics_config()
     definition = definition_hash(metrics)
