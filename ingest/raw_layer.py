@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -41,9 +41,6 @@ class DayResult:
     rejected: int
     duplicates: int
     skipped: bool  # nothing new since the last ingest of this day
-
-    def as_metadata(self) -> dict[str, int | str | bool]:
-        return asdict(self)
 
 
 def events_glob(raw: Path) -> str:

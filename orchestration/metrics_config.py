@@ -43,7 +43,8 @@ class MetricsConfig:
 
     @property
     def content_hash(self) -> str:
-        blob = json.dumps([self.dbt_vars(), _canonical(self.document)], sort_keys=True)
+        """Identifies what the marts depend on: keys the parser ignores do not change it."""
+        blob = json.dumps(self.dbt_vars(), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def dbt_vars(self) -> dict[str, Any]:
@@ -56,17 +57,6 @@ class MetricsConfig:
             "kpi_bucket_metrics": [dict(row) for row in self.kpi_bucket_metrics],
             "business_hours": [dict(row) for row in self.business_hours],
         }
-
-
-def _canonical(value: Any) -> Any:
-    """JSON-safe form of a parsed document (YAML may give dates, or non-string keys)."""
-    if isinstance(value, dict):
-        return {str(key): _canonical(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_canonical(item) for item in value]
-    if value is None or isinstance(value, str | int | float):
-        return value
-    return str(value)
 
 
 def _got(value: Any) -> str:

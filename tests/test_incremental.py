@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.raw_layer import ingest_day
-from orchestration.build_definition import conflicting_copies
+from orchestration.build_definition import definition_hash, full_refresh_reason, record_build
 from orchestration.metrics_config import parse_config
 from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR, WarehousePaths
 
@@ -250,10 +250,13 @@ def test_incremental_runs_equal_a_full_refresh(data: st.DataObject, tmp_path_fac
     root = tmp_path_factory.mktemp("incremental")
     landing, state = root / "landing", root / "incremental.state"
     paths = WarehousePaths.for_warehouse(root / "incremental.duckdb", state)
+    definition = definition_hash(CONFIG)
     for attempt, batch in enumerate(batches):
         _deliver(landing, state / "raw", by_day, batch, attempt)
-        # as the dbt asset does: copies that changed conversation or visitor force a full refresh
-        _dbt_run(state, *(["--full-refresh"] if conflicting_copies(paths) else []))
+        # the dbt asset's decision: e.g. copies that moved an event force a full refresh
+        reason = full_refresh_reason(paths, definition)
+        _dbt_run(state, *(["--full-refresh"] if reason else []))
+        record_build(paths, definition)
 
     full = root / "full.state"
     shutil.copytree(state / "raw", full / "raw")

@@ -184,7 +184,7 @@ def test_realistic_document_gives_the_dbt_vars(realistic: MetricsConfig) -> None
 def test_yaml_and_json_documents_hash_alike(tmp_path: Path) -> None:
     yaml_config = load_config(write(tmp_path, REALISTIC_YAML))
     json_config = load_config(write(tmp_path, yaml.safe_load(REALISTIC_YAML), "json"))
-    assert yaml_config.content_hash == json_config.content_hash  # the YAML date hashes as text
+    assert yaml_config.content_hash == json_config.content_hash
 
 
 def test_no_document_and_empty_document_give_defaults(tmp_path: Path) -> None:

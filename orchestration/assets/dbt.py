@@ -78,5 +78,7 @@ def dbt_models(
     if reason:
         context.log.info(f"dbt build --full-refresh: {reason}")
         args.append("--full-refresh")
-    yield from dbt.cli(args, context=context).stream()
+    # dbt's artifacts per warehouse, in its state folder (not one folder per run in the repo)
+    target = pipeline.paths.state / "dbt-target"
+    yield from dbt.cli(args, context=context, target_path=target).stream()
     record_build(pipeline.paths, definition)

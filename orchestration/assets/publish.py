@@ -7,7 +7,7 @@ import dagster as dg
 
 from ingest.raw_layer import raw_layer_digest
 from orchestration.assets.dbt import dbt_models
-from orchestration.build_definition import definition_hash
+from orchestration.build_definition import built_definition
 from orchestration.publish import publish
 from orchestration.resources import PipelineResource
 from orchestration.settings import PUBLISHED_SCHEMAS
@@ -26,7 +26,7 @@ def published_warehouse(
     context: dg.AssetExecutionContext, pipeline: PipelineResource
 ) -> dg.MaterializeResult:
     paths, config = pipeline.paths, pipeline.metrics_config()
-    definition = definition_hash(config)
+    definition = built_definition(paths)  # what dbt recorded for the build being published
     stamp = {
         "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "config_hash": config.content_hash,
@@ -43,6 +43,6 @@ def published_warehouse(
             "size_mb": dg.MetadataValue.float(round(result.size_bytes / 1e6, 2)),
             "tables": dg.MetadataValue.json(result.tables),
             "config_hash": dg.MetadataValue.text(config.content_hash),
-            "definition_hash": dg.MetadataValue.text(definition),
+            "definition_hash": dg.MetadataValue.text(str(definition)),
         }
     )
