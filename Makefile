@@ -5,7 +5,8 @@ SHELL := /bin/bash
 
 export DO_NOT_TRACK := 1
 PYTHON ?= python3
-UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+# uv from PATH, else a private copy in .tools/ (works with a PEP 668 "externally managed" Python).
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
 DATA ?= data
 LANDING ?= $(DATA)/landing
@@ -28,8 +29,10 @@ help:  ## list the targets
 up: setup demo-data run docs superset-setup serve  ## everything: set-up, demo data, pipeline, Superset; serve both UIs
 
 uv:
-	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
-		|| $(PYTHON) -m pip install --quiet --user uv
+	@if ! $(UV) --version >/dev/null 2>&1; then \
+		echo "uv not found: installing it into .tools/"; \
+		$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet uv; \
+	fi
 
 setup: uv  ## create both locked environments (.venv and superset/.venv)
 	$(UV) sync --frozen --quiet
