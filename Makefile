@@ -21,7 +21,9 @@ SUPERSET_PORT ?= 8088
 SBM := .venv/bin/servisbot-metrics
 CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 
-.PHONY: help up setup uv demo-data run docs superset-setup serve test lint clean
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: help up setup uv browser demo-data run docs superset-setup serve test lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -61,7 +63,15 @@ serve:  ## serve Dagster (port $(DAGSTER_PORT)) and Superset (port $(SUPERSET_PO
 	LANDING=$(LANDING) WAREHOUSE=$(WAREHOUSE) DATA=$(DATA) CONFIG=$(CONFIG) \
 		DAGSTER_PORT=$(DAGSTER_PORT) SUPERSET_PORT=$(SUPERSET_PORT) scripts/serve.sh
 
-test: setup  ## lint and run the whole test suite (what CI runs)
+browser:  ## Debian's chromium for the browser test (apt-get; Playwright cannot download browsers here)
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		echo "installing Debian's chromium (apt-get)"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get install -y -q chromium >/dev/null 2>&1 \
+			|| { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; \
+	fi
+
+test: setup browser  ## lint and run the whole test suite (what CI runs)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/pytest

@@ -11,14 +11,16 @@ SUPERSET_ADMIN_PASSWORD (see superset_config.py and README.md).
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
+import query_context
 import yaml
 
 HERE = Path(__file__).resolve().parent
@@ -26,6 +28,8 @@ ASSETS_DIR = HERE / "assets"
 CONFIG_PATH = HERE / "superset_config.py"
 WAREHOUSE_PLACEHOLDER = "__WAREHOUSE_PATH__"
 ADMIN_USERNAME = "admin"
+VIEWER_ROLE = "Metrics Viewer"
+ANALYST_ROLE = "Analyst"
 
 
 class ProvisionError(Exception):
@@ -60,8 +64,8 @@ def warehouse_path() -> Path:
 def render_bundle(warehouse: Path) -> dict[str, str]:
     """The assets bundle as {path inside bundle: YAML text}, ready for Superset's importer.
 
-    Fills the database URI from WAREHOUSE_PATH and completes each chart's query_context with
-    its form_data (the chart's params), as Explore does when saving a chart.
+    Fills the database URI from WAREHOUSE_PATH and gives each chart the query_context that
+    Explore would save with it, built from the chart's params (see query_context.py).
     """
     contents: dict[str, str] = {}
     for path in sorted(ASSETS_DIR.rglob("*.yaml")):
@@ -70,10 +74,11 @@ def render_bundle(warehouse: Path) -> dict[str, str]:
         if name.startswith("databases/"):
             uri = str(config["sqlalchemy_uri"])
             config["sqlalchemy_uri"] = uri.replace(WAREHOUSE_PLACEHOLDER, str(warehouse))
-        elif name.startswith("charts/") and config.get("query_context"):
-            query_context = json.loads(config["query_context"])
-            query_context["form_data"] = copy.deepcopy(config["params"])
-            config["query_context"] = json.dumps(query_context)
+        elif name.startswith("charts/"):
+            try:
+                config["query_context"] = json.dumps(query_context.build(config["params"]))
+            except (KeyError, ValueError) as exc:
+                raise ProvisionError(f"{path}: cannot build its query_context: {exc}") from exc
         contents[name] = yaml.safe_dump(config, sort_keys=False)
     if "metadata.yaml" not in contents:
         raise ProvisionError(f"no metadata.yaml in {ASSETS_DIR}")
@@ -99,20 +104,98 @@ def run_superset_cli(*args: str) -> None:
         raise ProvisionError(f"`superset {' '.join(args)}` failed with exit {result.returncode}")
 
 
-def admin_password(state: Path, config: Any) -> str:
-    path = state / config.ADMIN_PASSWORD_FILE
-    password, generated = config.env_or_generated_secret("SUPERSET_ADMIN_PASSWORD", path)
-    if generated:
-        print(
-            f"Generated the Superset admin password (user '{ADMIN_USERNAME}'): {password}\n"
-            f"It is stored in {path} (mode 0600); set SUPERSET_ADMIN_PASSWORD to choose one.",
-            flush=True,
-        )
-    return password
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    role: str
+    env_var: str
+    password_file: str
 
 
-def import_assets(password: str, warehouse: Path) -> None:
-    """Create/refresh the admin user, then import the bundle with overwrite, in-process."""
+# One user per role. Passwords come from the environment, else are generated once into 0600
+# files in the state folder (printed by the setup run that generated them).
+USERS = (
+    DemoUser(ADMIN_USERNAME, "Admin", "SUPERSET_ADMIN_PASSWORD", "admin_password"),
+    DemoUser("viewer", VIEWER_ROLE, "SUPERSET_VIEWER_PASSWORD", "viewer_password"),
+    DemoUser("analyst", ANALYST_ROLE, "SUPERSET_ANALYST_PASSWORD", "analyst_password"),
+)
+# Gamma's permissions without these are read-only: no creating or editing charts, dashboards,
+# tags or themes. Filter state and permalinks stay writable so that native filters work.
+VIEWER_EXCLUDED = {("can_write", name) for name in ("Chart", "Dashboard", "Tag", "Theme")}
+MARTS_SCHEMA = "marts"
+
+
+def user_passwords(state: Path, config: Any) -> dict[str, str]:
+    passwords = {}
+    for user in USERS:
+        path = state / user.password_file
+        password, generated = config.env_or_generated_secret(user.env_var, path)
+        if generated:
+            print(
+                f"Generated the Superset {user.username} password (user '{user.username}', "
+                f"role {user.role}): {password}\n"
+                f"It is stored in {path} (mode 0600); set {user.env_var} to choose one.",
+                flush=True,
+            )
+        passwords[user.username] = password
+    return passwords
+
+
+def sync_roles(security_manager: Any, datasets: list[Any]) -> None:
+    """(Re)create the Metrics Viewer and Analyst roles from Superset's built-in ones.
+
+    Metrics Viewer: Gamma minus writes, plus read access to the bundle's datasets only.
+    Analyst: the same plus SQL Lab (built-in role sql_lab) on the `marts` schema only; the
+    database refuses DML, and `audit` tables are out of reach (no access to that schema).
+    """
+    gamma = security_manager.find_role("Gamma")
+    sql_lab = security_manager.find_role("sql_lab")
+    if gamma is None or sql_lab is None:
+        raise ProvisionError("roles Gamma/sql_lab missing: `superset init` did not run")
+    read_only = [
+        pv
+        for pv in gamma.permissions
+        if (pv.permission.name, pv.view_menu.name) not in VIEWER_EXCLUDED
+    ]
+    dataset_access = [
+        security_manager.add_permission_view_menu("datasource_access", dataset.perm)
+        for dataset in datasets
+    ]
+    schemas = {dataset.schema_perm for dataset in datasets if dataset.schema == MARTS_SCHEMA}
+    schema_access = [
+        security_manager.add_permission_view_menu("schema_access", perm) for perm in schemas
+    ]
+    viewer = security_manager.add_role(VIEWER_ROLE)
+    viewer.permissions = read_only + dataset_access
+    analyst = security_manager.add_role(ANALYST_ROLE)
+    extra = [pv for pv in sql_lab.permissions if pv not in read_only]
+    analyst.permissions = read_only + extra + dataset_access + schema_access
+
+
+def sync_user(security_manager: Any, user: DemoUser, password: str) -> Any:
+    role = security_manager.find_role(user.role)
+    if role is None:
+        raise ProvisionError(f"role {user.role!r} missing")
+    existing = security_manager.find_user(username=user.username)
+    if existing is None:
+        created = security_manager.add_user(
+            user.username, "Superset", user.role, f"{user.username}@localhost", role,
+            password=password,
+        )  # fmt: skip
+        if not created:
+            raise ProvisionError(f"could not create user {user.username!r}")
+        print(f"Created user {user.username!r} (role {user.role})", flush=True)
+        return created
+    existing.roles = [role]
+    existing.active = True
+    security_manager.update_user(existing)
+    security_manager.reset_password(existing.id, password)
+    print(f"Refreshed user {user.username!r} (role {user.role})", flush=True)
+    return existing
+
+
+def import_assets(passwords: dict[str, str], warehouse: Path) -> None:
+    """Import the bundle with overwrite, then sync roles and users, in-process."""
     from flask import g
     from superset.app import create_app
 
@@ -121,27 +204,14 @@ def import_assets(password: str, warehouse: Path) -> None:
     with app.app_context():
         # Superset's models can only be imported once the app exists.
         from superset.commands.importers.v1.assets import ImportAssetsCommand
+        from superset.connectors.sqla.models import SqlaTable
         from superset.extensions import db, security_manager
         from superset.models.dashboard import Dashboard
 
-        role = security_manager.find_role("Admin")
-        if role is None:
+        if security_manager.find_role("Admin") is None:
             raise ProvisionError("role 'Admin' missing: `superset init` did not run")
-        user = security_manager.find_user(username=ADMIN_USERNAME)
-        if user is None:
-            user = security_manager.add_user(
-                ADMIN_USERNAME, "Superset", "Admin", "admin@localhost", role, password=password
-            )
-            if not user:
-                raise ProvisionError(f"could not create user {ADMIN_USERNAME!r}")
-            print(f"Created user {ADMIN_USERNAME!r}", flush=True)
-        else:
-            user.roles = [role]
-            user.active = True
-            security_manager.update_user(user)
-            security_manager.reset_password(user.id, password)
-            print(f"Refreshed user {ADMIN_USERNAME!r}", flush=True)
-
+        admin = USERS[0]
+        user = sync_user(security_manager, admin, passwords[admin.username])
         g.user = user
         try:
             ImportAssetsCommand(contents).run()
@@ -163,6 +233,15 @@ def import_assets(password: str, warehouse: Path) -> None:
                 excluded = set(native_filter.get("scope", {}).get("excluded", []))
                 native_filter["chartsInScope"] = [i for i in chart_ids if i not in excluded]
             dashboard.json_metadata = json.dumps(metadata)
+        dataset_uuids = [
+            UUID(yaml.safe_load(text)["uuid"])
+            for name, text in contents.items()
+            if name.startswith("datasets/")
+        ]
+        datasets = db.session.query(SqlaTable).filter(SqlaTable.uuid.in_(dataset_uuids)).all()
+        sync_roles(security_manager, datasets)
+        for demo in USERS[1:]:
+            sync_user(security_manager, demo, passwords[demo.username])
         db.session.commit()
         print(f"Imported {len(contents) - 1} assets from {ASSETS_DIR}", flush=True)
 
@@ -176,10 +255,10 @@ def cmd_setup(_: argparse.Namespace) -> None:
             f"warning: {warehouse} does not exist yet; charts fail until it is published",
             file=sys.stderr,
         )
-    password = admin_password(state, config)
+    passwords = user_passwords(state, config)
     run_superset_cli("db", "upgrade")
     run_superset_cli("init")
-    import_assets(password, warehouse)
+    import_assets(passwords, warehouse)
     print(f"Superset is set up in {state}", flush=True)
 
 
@@ -201,8 +280,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
         argv = [str(_venv_bin("superset")), "run", "--host", "127.0.0.1",
                 "--port", str(args.port), "--with-threads"]  # fmt: skip
     print(
-        f"Serving Superset on http://{bind}/ (user '{ADMIN_USERNAME}', password from "
-        f"SUPERSET_ADMIN_PASSWORD or {state / config.ADMIN_PASSWORD_FILE})",
+        f"Serving Superset on http://{bind}/ (users "
+        + ", ".join(f"'{u.username}' ({u.role})" for u in USERS)
+        + f"; passwords from their environment variables or the *_password files in {state})",
         flush=True,
     )
     os.execve(argv[0], argv, superset_env())

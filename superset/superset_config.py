@@ -92,6 +92,9 @@ FEATURE_FLAGS: dict[str, bool] = {
     "THUMBNAILS": False,
     "EMBEDDED_SUPERSET": False,
     "ENABLE_TEMPLATE_PROCESSING": False,
+    # Registers "Big Number with Time Period Comparison" (pop_kpi), which the Usage Metrics
+    # big numbers use to compare the chosen range with the period just before it.
+    "CHART_PLUGINS_EXPERIMENTAL": True,
 }
 
 # --- No phoning home ----------------------------------------------------------------------

@@ -31,6 +31,9 @@ def sbm(*args: object, check: bool = True) -> subprocess.CompletedProcess[str]:
     return result
 
 
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "config" / "demo-metrics.yaml"
+
+
 @pytest.fixture(scope="session")
 def demo_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     landing = tmp_path_factory.mktemp("demo") / "landing"
@@ -53,4 +56,12 @@ def published_warehouse(demo_landing: Path, tmp_path_factory: pytest.TempPathFac
     """A warehouse published by `servisbot-metrics run` over the demo landing folder."""
     warehouse = tmp_path_factory.mktemp("published") / "warehouse.duckdb"
     sbm("run", "--landing", demo_landing, "--warehouse", warehouse)
+    return warehouse
+
+
+@pytest.fixture(scope="session")
+def dashboard_warehouse(demo_landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A warehouse published with the demo configuration (KPI dashboards, Europe/Dublin)."""
+    warehouse = tmp_path_factory.mktemp("dashboards") / "warehouse.duckdb"
+    sbm("run", "--landing", demo_landing, "--warehouse", warehouse, "--config", DEMO_CONFIG)
     return warehouse

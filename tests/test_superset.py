@@ -1,7 +1,9 @@
-"""End to end over the Superset layer: provision twice, serve, query every dashboard chart.
+"""End to end over the Superset layer: provision twice, serve, query every chart of the five
+dashboards through the API, check the roles, and drive the dashboards in a real browser.
 
-Needs the separate Superset environment (``uv sync --project superset``; ``make test`` does it).
-Superset reads a copy of ``published_warehouse`` so the test can republish it (os.replace).
+Needs the separate Superset environment (``uv sync --project superset``) and Debian's chromium
+(``make test`` provides both). Superset reads a copy of ``dashboard_warehouse`` (the demo data
+with the demo configuration) so that the test can republish it (os.replace).
 """
 
 from __future__ import annotations
@@ -22,15 +24,30 @@ from typing import Any
 import duckdb
 import pytest
 import requests
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SUPERSET_DIR = REPO / "superset"
 SUPERSET_PYTHON = SUPERSET_DIR / ".venv" / "bin" / "python"
 PROVISION = SUPERSET_DIR / "provision.py"
-DASHBOARD_TITLE = "Usage Metrics"
-CHART_NAMES = {"Total impressions", "Conversations started", "Daily usage trend"}
-METRIC_PREFIX = "total_"  # dataset metric total_<column> is SUM(<column>)
+ASSETS = SUPERSET_DIR / "assets"
+DASHBOARDS = {  # slug: title
+    "usage-metrics": "Usage Metrics",
+    "intent-drilldown": "Intent Drilldown",
+    "api-metrics": "API Metrics",
+    "kpi-metrics": "KPI Metrics",
+    "configuration": "Configuration",
+}
+# Charts of configuration tables: no date, organization or bot to filter on.
+UNDATED_CHARTS = {"Active configuration", "Configured KPI use cases"}
+USAGE_DATASET = "usage_daily"
+METRIC_PREFIX = "total_"  # usage_daily metric total_<column> is SUM(<column>)
 SERVER_START_TIMEOUT_S = 120
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]  # fmt: skip
 
 
 @dataclass
@@ -48,6 +65,30 @@ class Superset:
 
     def post(self, path: str, payload: dict[str, Any]) -> requests.Response:
         return self.session.post(self.base_url + path, json=payload, timeout=120)
+
+    def password(self, username: str) -> str:
+        return (self.state_dir / f"{username}_password").read_text().strip()
+
+    def login(self, username: str) -> Superset:
+        """A client of the same server with the API session of `username`."""
+        client = Superset(self.base_url, self.state_dir, self.warehouse, self.log)
+        login = client.post(
+            "/api/v1/security/login",
+            {"username": username, "password": self.password(username),
+             "provider": "db", "refresh": False},
+        )  # fmt: skip
+        assert login.status_code == 200, f"login {username}: {login.text}"
+        client.session.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+        csrf = client.get("/api/v1/security/csrf_token/")["result"]
+        client.session.headers.update({"X-CSRFToken": csrf, "Referer": self.base_url})
+        return client
+
+    def sql(self, statement: str) -> requests.Response:
+        database = self.list("database")[0]
+        return self.post(
+            "/api/v1/sqllab/execute/",
+            {"database_id": database["id"], "sql": statement, "runAsync": False},
+        )
 
     def list(self, resource: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.get(
@@ -110,7 +151,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="module")
 def superset(
     request: pytest.FixtureRequest,
-    published_warehouse: Path,
+    dashboard_warehouse: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Superset]:
     if not SUPERSET_PYTHON.exists():
@@ -120,12 +161,13 @@ def superset(
         )
     work = tmp_path_factory.mktemp("superset")
     warehouse = work / "warehouse.duckdb"
-    shutil.copyfile(published_warehouse, warehouse)
+    shutil.copyfile(dashboard_warehouse, warehouse)
     state = work / "state"
     log = work / "superset.log"
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
-    for name in ("SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "SUPERSET_CONFIG_PATH"):
-        env.pop(name, None)  # exercise the generated secrets
+    for name in list(env):
+        if name.startswith("SUPERSET_"):
+            env.pop(name)  # exercise the generated secrets
     env.update(SUPERSET_STATE_DIR=str(state), WAREHOUSE_PATH=str(warehouse))
 
     for attempt in (1, 2):
@@ -157,26 +199,27 @@ def superset(
             time.sleep(0.5)
         _report(request.config, f"server up on {base_url}: {time.monotonic() - started:.1f}s")
 
-        password_file = state / "admin_password"
-        client = Superset(base_url, state, warehouse, log)
-        login = client.post(
-            "/api/v1/security/login",
-            {"username": "admin", "password": password_file.read_text().strip(),
-             "provider": "db", "refresh": False},
-        )  # fmt: skip
-        assert login.status_code == 200, login.text
-        client.session.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
-        csrf = client.get("/api/v1/security/csrf_token/")["result"]
-        client.session.headers.update({"X-CSRFToken": csrf, "Referer": base_url})
-        yield client
+        yield Superset(base_url, state, warehouse, log).login("admin")
     finally:
         _stop(proc)
 
 
-def _dashboard(superset: Superset) -> dict[str, Any]:
-    matches = [d for d in superset.list("dashboard") if d["dashboard_title"] == DASHBOARD_TITLE]
-    assert len(matches) == 1, f"expected one {DASHBOARD_TITLE!r} dashboard, got {len(matches)}"
-    return matches[0]
+def _bundle(kind: str) -> list[dict[str, Any]]:
+    return [yaml.safe_load(p.read_text()) for p in sorted((ASSETS / kind).rglob("*.yaml"))]
+
+
+def _dashboards(superset: Superset) -> dict[str, dict[str, Any]]:
+    """slug -> dashboard, asserting that each of the five exists once."""
+    found = superset.list("dashboard")
+    assert sorted(d["dashboard_title"] for d in found) == sorted(DASHBOARDS.values())
+    return {d["slug"]: d for d in found}
+
+
+def _charts(superset: Superset, dashboard_id: int) -> list[dict[str, Any]]:
+    charts: list[dict[str, Any]] = superset.get(f"/api/v1/dashboard/{dashboard_id}/charts")[
+        "result"
+    ]
+    return charts
 
 
 def _run_chart(superset: Superset, chart_id: int) -> dict[str, Any]:
@@ -200,12 +243,12 @@ def _assert_matches_warehouse(superset: Superset, name: str, result: dict[str, A
         expected = _warehouse_sum(superset.warehouse, column)
         assert got == expected, f"{name}: {colname} is {got}, warehouse sum({column}) {expected}"
         compared += 1
-    assert compared, f"{name}: no {METRIC_PREFIX}* metric in {result['colnames']}"
     return compared
 
 
 def test_generated_secrets_are_private(superset: Superset) -> None:
-    for name in ("admin_password", "secret_key"):
+    names = ["secret_key", "admin_password", "viewer_password", "analyst_password"]
+    for name in names:
         mode = stat.S_IMODE((superset.state_dir / name).stat().st_mode)
         assert mode == 0o600, f"{name} has mode {oct(mode)}"
 
@@ -215,44 +258,56 @@ def test_server_listens_on_loopback_only(superset: Superset) -> None:
 
 
 def test_second_setup_did_not_duplicate(superset: Superset) -> None:
-    _dashboard(superset)
+    _dashboards(superset)
     assert [d["database_name"] for d in superset.list("database")] == ["ServisBOT warehouse"]
-    datasets = [(d["schema"], d["table_name"]) for d in superset.list("dataset")]
-    assert datasets == [("marts", "usage_daily")]
+    datasets = sorted((d["schema"], d["table_name"]) for d in superset.list("dataset"))
+    assert datasets == sorted((d["schema"], d["table_name"]) for d in _bundle("datasets"))
     names = sorted(c["slice_name"] for c in superset.list("chart"))
-    assert names == sorted(CHART_NAMES)
+    assert names == sorted(c["slice_name"] for c in _bundle("charts"))
 
 
-def test_dashboard_has_time_filter_on_all_charts(superset: Superset) -> None:
-    dashboard = superset.get(f"/api/v1/dashboard/{_dashboard(superset)['id']}")["result"]
-    charts = superset.get(f"/api/v1/dashboard/{dashboard['id']}/charts")["result"]
-    assert {c["slice_name"] for c in charts} == CHART_NAMES
-    filters = json.loads(dashboard["json_metadata"])["native_filter_configuration"]
-    time_filters = [f for f in filters if f["filterType"] == "filter_time"]
-    assert len(time_filters) == 1
-    assert sorted(time_filters[0]["chartsInScope"]) == sorted(c["id"] for c in charts)
-    dataset = superset.list("dataset")[0]
-    detail = superset.get(f"/api/v1/dataset/{dataset['id']}")["result"]
-    assert detail["main_dttm_col"] == "metric_date"
-    assert all(c["description"] for c in detail["columns"]), "every column is described"
-    page = superset.session.get(
-        f"{superset.base_url}/superset/dashboard/usage-metrics/", timeout=60
-    )
-    assert page.status_code == 200
+def test_every_dataset_is_explained(superset: Superset) -> None:
+    for dataset in superset.list("dataset"):
+        detail = superset.get(f"/api/v1/dataset/{dataset['id']}")["result"]
+        name = detail["table_name"]
+        assert detail["description"], f"{name} has no description"
+        assert all(c["description"] for c in detail["columns"]), f"{name}: undescribed column"
+        assert all(m["description"] for m in detail["metrics"]), f"{name}: undescribed metric"
 
 
-def test_every_chart_matches_warehouse(superset: Superset, request: pytest.FixtureRequest) -> None:
-    charts = superset.get(f"/api/v1/dashboard/{_dashboard(superset)['id']}/charts")["result"]
-    assert len(charts) == len(CHART_NAMES)
-    for chart in charts:
-        started = time.monotonic()
-        result = _run_chart(superset, chart["id"])
-        compared = _assert_matches_warehouse(superset, chart["slice_name"], result)
-        _report(
-            request.config,
-            f"chart {chart['slice_name']!r}: {compared} metric(s) match "
-            f"({time.monotonic() - started:.2f}s)",
-        )
+def test_every_dashboard_filters_date_organization_and_bot(superset: Superset) -> None:
+    for slug, dashboard in _dashboards(superset).items():
+        detail = superset.get(f"/api/v1/dashboard/{dashboard['id']}")["result"]
+        charts = _charts(superset, dashboard["id"])
+        dated = sorted(c["id"] for c in charts if c["slice_name"] not in UNDATED_CHARTS)
+        filters = json.loads(detail["json_metadata"])["native_filter_configuration"]
+        time_filter = next(f for f in filters if f["filterType"] == "filter_time")
+        assert time_filter["defaultDataMask"]["extraFormData"] == {"time_range": "Last 30 days"}
+        assert sorted(time_filter["chartsInScope"]) == dated, f"{slug}: date filter scope"
+        columns = {f["targets"][0]["column"]["name"] for f in filters if f["targets"][0]}
+        if slug != "configuration":
+            assert columns == {"organization", "bot"}, f"{slug}: filters {columns}"
+            for native_filter in filters:
+                assert sorted(native_filter["chartsInScope"]) == dated, native_filter["name"]
+        page = superset.session.get(f"{superset.base_url}/superset/dashboard/{slug}/", timeout=60)
+        assert page.status_code == 200
+
+
+def test_every_chart_returns_data(superset: Superset, request: pytest.FixtureRequest) -> None:
+    usage = {d["id"] for d in superset.list("dataset") if d["table_name"] == USAGE_DATASET}
+    compared = 0
+    for slug, dashboard in _dashboards(superset).items():
+        for chart in _charts(superset, dashboard["id"]):
+            started = time.monotonic()
+            result = _run_chart(superset, chart["id"])
+            name = f"{slug}/{chart['slice_name']}"
+            assert result["rowcount"] > 0, f"{name}: no rows for the demo data"
+            detail = superset.get(f"/api/v1/chart/{chart['id']}")["result"]
+            if json.loads(detail["query_context"])["datasource"]["id"] in usage:
+                compared += _assert_matches_warehouse(superset, name, result)
+            _report(request.config, f"{name}: {result['rowcount']} row(s), "
+                    f"{time.monotonic() - started:.2f}s")  # fmt: skip
+    assert compared >= 10, "usage charts were compared with the warehouse"
 
 
 def test_database_is_read_only(superset: Superset) -> None:
@@ -260,19 +315,106 @@ def test_database_is_read_only(superset: Superset) -> None:
     detail = superset.get(f"/api/v1/database/{database['id']}")["result"]
     assert detail["allow_dml"] is False
     assert detail["expose_in_sqllab"] is True
-
-    def sql(statement: str) -> requests.Response:
-        return superset.post(
-            "/api/v1/sqllab/execute/",
-            {"database_id": database["id"], "sql": statement, "runAsync": False},
-        )
-
-    mode = sql("SELECT current_setting('access_mode') AS access_mode")
+    mode = superset.sql("SELECT current_setting('access_mode') AS access_mode")
     assert mode.status_code == 200, mode.text
     assert mode.json()["data"] == [{"access_mode": "read_only"}]
-    dml = sql("DELETE FROM marts.usage_daily")
+    dml = superset.sql("DELETE FROM marts.usage_daily")
     assert dml.status_code >= 400
     assert "DML_NOT_ALLOWED" in dml.text
+
+
+def test_viewer_reads_dashboards_only(superset: Superset) -> None:
+    viewer = superset.login("viewer")
+    _dashboards(viewer)
+    chart = _charts(viewer, _dashboards(viewer)["api-metrics"]["id"])[0]
+    assert _run_chart(viewer, chart["id"])["rowcount"] > 0
+    assert viewer.sql("SELECT 1").status_code == 403, "viewer must not reach SQL Lab"
+    created = viewer.post(
+        "/api/v1/chart/",
+        {"slice_name": "x", "viz_type": "table", "datasource_id": 1, "datasource_type": "table"},
+    )
+    assert created.status_code == 403, "viewer must not create charts"
+
+
+def test_analyst_sql_lab_on_marts_only(superset: Superset) -> None:
+    analyst = superset.login("analyst")
+    select = analyst.sql("SELECT count(*) AS days FROM marts.usage_daily")
+    assert select.status_code == 200, select.text
+    assert select.json()["data"][0]["days"] > 0
+    insert = analyst.sql("INSERT INTO marts.usage_daily SELECT * FROM marts.usage_daily")
+    assert insert.status_code >= 400 and "DML_NOT_ALLOWED" in insert.text, insert.text
+    for table in ("audit.rejected_events", "staging.stg_messenger__events"):
+        denied = analyst.sql(f"SELECT count(*) FROM {table}")
+        assert denied.status_code >= 400, f"analyst read {table}"
+        assert "TABLE_SECURITY_ACCESS_ERROR" in denied.text, denied.text
+
+
+def test_viewer_browses_every_dashboard_in_chromium(
+    superset: Superset, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> None:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} not found: `apt-get install chromium` (make test does it)")
+    from playwright.sync_api import Response, sync_playwright
+
+    shots = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path_factory.mktemp("screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    responses: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+
+    def on_response(response: Response) -> None:
+        if "/api/v1/chart/data" in response.url and response.request.method == "POST":
+            body = json.loads(response.request.post_data or "{}")
+            responses.append((response.status, body, response.json()))
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.on("response", on_response)
+            page.goto(f"{superset.base_url}/login/")
+            page.fill("input#username", "viewer")
+            page.fill("input#password", superset.password("viewer"))
+            page.keyboard.press("Enter")
+            page.wait_for_url(lambda url: "/login" not in url)
+            for slug, title in DASHBOARDS.items():
+                started = time.monotonic()
+                for time_range in ("Last 30 days", "Last week"):
+                    responses.clear()
+                    if time_range == "Last 30 days":
+                        page.goto(f"{superset.base_url}/superset/dashboard/{slug}/")
+                    else:  # the viewer picks Last week in the date filter and applies it
+                        page.locator('[data-test="time-range-trigger"]').first.click()
+                        page.locator(".ant-popover .ant-select").first.click()
+                        page.locator('.ant-select-item-option[title="Last"]').click()
+                        page.locator(".ant-popover").get_by_text("Last week", exact=True).click()
+                        page.locator('[data-test="date-filter-control__apply-button"]').click()
+                        page.locator('[data-test="filter-bar__apply-button"]').click()
+                    page.wait_for_load_state("networkidle")
+                    page.get_by_text(title, exact=True).first.wait_for()
+                    page.wait_for_function("() => !document.querySelector('.dashboard .loading')")
+                    name = f"{slug} ({time_range})"
+                    charts = [(s, b, r) for s, b, r in responses if "slice_id" in b["form_data"]]
+                    assert charts, f"{name}: no chart queried"
+                    for status, body, result in charts:
+                        chart = f"{name} chart {body['form_data']['slice_id']}"
+                        assert status == 200, f"{chart}: HTTP {status} {result}"
+                        assert all(q["status"] == "success" for q in result["result"]), chart
+                        dated = body["form_data"].get("extra_form_data", {}).get("time_range")
+                        assert dated in (None, time_range), f"{chart}: time range {dated}"
+                    assert any(
+                        b["form_data"].get("extra_form_data", {}).get("time_range") == time_range
+                        for _, b, _ in charts
+                    ), f"{name}: the date filter did not reach the charts"
+                    body_text = page.locator("body").inner_text()
+                    for marker in ("Data error", "An error occurred", "Unexpected error"):
+                        assert marker not in body_text, f"{name}: {marker!r} on the page"
+                    file = (
+                        shots / f"{slug}{'' if time_range == 'Last 30 days' else '-last-week'}.png"
+                    )
+                    page.screenshot(path=str(file), full_page=True)
+                _report(request.config, f"browser {slug}: {time.monotonic() - started:.1f}s")
+        finally:
+            browser.close()
 
 
 def test_republished_warehouse_shows_without_restart(superset: Superset) -> None:
@@ -290,7 +432,7 @@ def test_republished_warehouse_shows_without_restart(superset: Superset) -> None
     os.replace(staged, superset.warehouse)
     assert _warehouse_sum(superset.warehouse, "impressions") == before + rows[0]
 
-    charts = superset.get(f"/api/v1/dashboard/{_dashboard(superset)['id']}/charts")["result"]
-    chart = next(c for c in charts if c["slice_name"] == "Total impressions")
+    charts = _charts(superset, _dashboards(superset)["usage-metrics"]["id"])
+    chart = next(c for c in charts if c["slice_name"] == "Impressions")
     result = _run_chart(superset, chart["id"])
     assert result["data"] == [{"total_impressions": before + rows[0]}]

@@ -10,6 +10,8 @@ select
     session_number,
     session_start_at,
     {{ to_local_date('session_start_at') }} as session_date,
+    hour({{ to_local_timestamp('session_start_at') }}) as session_start_local_hour,
+    strftime({{ to_local_timestamp('session_start_at') }}, '%u %a') as session_start_local_weekday,
     last_user_activity_at,
     session_end_at,
     epoch(session_end_at - session_start_at) as session_duration_seconds,

@@ -1,0 +1,37 @@
+-- Freshness and data quality per delivery day, for the Configuration dashboard: what each
+-- day's landing files brought, what was rejected, and when this warehouse was built.
+with accepted as (
+
+    select
+        delivery_date,
+        count(*) as events_accepted,
+        min(occurred_at) as oldest_event_at,
+        max(occurred_at) as newest_event_at,
+        max(ingested_at) as last_ingested_at
+    from {{ ref('stg_messenger__events') }}
+    group by delivery_date
+
+),
+
+rejected as (
+
+    select
+        delivery_date,
+        count(*) as lines_rejected
+    from {{ ref('stg_messenger__rejected_lines') }}
+    group by delivery_date
+
+)
+
+select
+    delivery_date,
+    coalesce(accepted.events_accepted, 0) as events_accepted,
+    coalesce(rejected.lines_rejected, 0) as lines_rejected,
+    coalesce(rejected.lines_rejected, 0)
+    + coalesce(accepted.events_accepted, 0) as lines_checked,
+    accepted.oldest_event_at,
+    accepted.newest_event_at,
+    accepted.last_ingested_at,
+    cast(current_timestamp at time zone 'UTC' as timestamp) as built_at
+from accepted
+full outer join rejected using (delivery_date)
