@@ -41,7 +41,7 @@ pids+=($!)
 cat <<MSG
 
   Dagster   http://127.0.0.1:$DAGSTER_PORT   (run history of this warehouse: $DAGSTER_HOME)
-  Superset  http://127.0.0.1:$SUPERSET_PORT   (user admin; password in $(abs "$DATA")/superset/)
+  Superset  http://127.0.0.1:$SUPERSET_PORT   (users admin, viewer, analyst; passwords in $(abs "$DATA")/superset/*_password)
   Ctrl-C stops both.
 
 MSG

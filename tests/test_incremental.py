@@ -202,6 +202,10 @@ def _deliver(
         ingest_day(landing, day, raw, log=lambda _: None)
 
 
+# When and by which run rows were built: differs between builds by design.
+RUN_METADATA = {"last_ingested_at", "built_at", "applied_at", "run_id"}
+
+
 def _comparable(con: duckdb.DuckDBPyConnection, db: str, schema: str, table: str) -> str:
     columns = con.execute(
         "select column_name, data_type from information_schema.columns "
@@ -211,7 +215,7 @@ def _comparable(con: duckdb.DuckDBPyConnection, db: str, schema: str, table: str
     select = [
         f"round({c}, 6) as {c}" if t in ("DOUBLE", "FLOAT") else c
         for c, t in columns
-        if c != "last_ingested_at"
+        if c not in RUN_METADATA
     ]
     return f"select {', '.join(select)} from {db}.{schema}.{table}"
 

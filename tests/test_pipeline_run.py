@@ -194,9 +194,18 @@ def test_second_run_with_nothing_new_changes_nothing(demo_landing: Path, tmp_pat
     assert (tmp_path / "wh.state" / "raw" / "events").is_dir()  # state lives beside the file
 
 
+# Columns that record when and by which run a table was built, not what the data says.
+RUN_METADATA = {
+    "marts.pipeline_status": ("built_at", "last_ingested_at"),
+    "marts.config_versions": ("applied_at", "run_id"),
+}
+
+
 def _table(warehouse: Path, table: str) -> list[tuple]:
-    """Rows in a stable order; floats rounded (parallel sums may differ in the last bit)."""
-    rows = _query(warehouse, f"SELECT * FROM {table}")
+    """Rows in a stable order, without run metadata; floats rounded (parallel sums may differ
+    in the last bit)."""
+    exclude = ", ".join(RUN_METADATA.get(table, ()))
+    rows = _query(warehouse, f"SELECT * {f'EXCLUDE ({exclude})' if exclude else ''} FROM {table}")
     rows = [tuple(round(v, 9) if isinstance(v, float) else v for v in row) for row in rows]
     return sorted(rows, key=repr)
 
@@ -216,7 +225,8 @@ def test_day_by_day_equals_one_full_run(
         "SELECT table_schema || '.' || table_name FROM information_schema.tables "
         "WHERE table_name <> 'publish_info'",
     )
-    assert len(tables) >= 14  # 13 marts + audit.rejected_events
+    assert len(tables) >= 19  # 18 marts + audit.rejected_events
+    assert set(RUN_METADATA) <= {table for (table,) in tables}
     for (table,) in tables:
         assert _table(warehouse, table) == _table(published_warehouse, table), table
 
@@ -258,6 +268,17 @@ def test_configuration_change_rebuilds(
     assert _query(warehouse, sessions)[0][0] > _query(published_warehouse, sessions)[0][0]
     again = sbm("run", "--landing", demo_landing, "--warehouse", warehouse, "--config", config)
     assert "nothing new" in again.stderr
+
+    # The history: the published warehouse's defaults, then this configuration, stamped.
+    history = "SELECT version, source, hash, content FROM marts.config_versions ORDER BY 1"
+    (first,) = _query(published_warehouse, history)
+    assert first[:2] == (1, "(defaults)")
+    versions = _query(warehouse, history)
+    assert [v[:2] for v in versions] == [(1, "(defaults)"), (2, str(config))]
+    assert versions[0][2] != versions[1][2]
+    assert json.loads(versions[1][3])["session_inactivity_minutes"] == 1
+    stamp = "SELECT setting_value FROM marts.config_settings WHERE setting_key = 'version'"
+    assert _query(warehouse, stamp)[0][0] == f"2 ({versions[1][2]})"
 
 
 def test_missing_landing_folder_is_a_one_line_error(tmp_path: Path):

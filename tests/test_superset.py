@@ -39,7 +39,7 @@ DASHBOARDS = {  # slug: title
     "configuration": "Configuration",
 }
 # Charts of configuration tables: no date, organization or bot to filter on.
-UNDATED_CHARTS = {"Active configuration", "Configured KPI use cases"}
+UNDATED_CHARTS = {"Active configuration", "Configured KPI use cases", "Configuration history"}
 USAGE_DATASET = "usage_daily"
 METRIC_PREFIX = "total_"  # usage_daily metric total_<column> is SUM(<column>)
 SERVER_START_TIMEOUT_S = 120

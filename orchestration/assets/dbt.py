@@ -9,6 +9,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from pydantic import Field
 
 from orchestration.build_definition import definition_hash, full_refresh_reason, record_build
+from orchestration.config_history import record_version
 from orchestration.resources import PipelineResource
 from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR
 
@@ -66,10 +67,14 @@ def dbt_models(
     """
     metrics = pipeline.metrics_config()
     definition = definition_hash(metrics)
+    versions = record_version(
+        pipeline.paths, metrics, context.run_id, pipeline.config_path or "(defaults)"
+    )
+    dbt_vars = {"state_dir": str(pipeline.paths.state), **metrics.dbt_vars()}
     args = [
         "build",
         "--vars",
-        json.dumps({"state_dir": str(pipeline.paths.state), **metrics.dbt_vars()}),
+        json.dumps({**dbt_vars, "config_versions": versions}),
         # unit tests check the SQL, not the data: they run in the test suite (tests/test_dbt.py)
         "--exclude-resource-type",
         "unit_test",

@@ -1,7 +1,12 @@
 -- The configuration this warehouse was built with: one row per scalar setting, from the dbt
 -- vars that `servisbot-metrics run` derives from the configuration document.
+{% set versions = var("config_versions", []) %}
+{% set current = versions[-1] if versions else none %}
 select * from (
     values
+    (0, 'version', 'Configuration version',
+     '{{ current["version"] ~ " (" ~ current["hash"] ~ ")" if current else "not recorded" }}',
+     '', 'The latest entry of config_versions (version and hash); when it was applied is there.'),
     (1, 'timezone', 'Reporting timezone', '{{ var("reporting_timezone") }}', '',
      'Every metric_date is the local calendar date in this timezone.'),
     (2, 'policies.userSession.expireOnInactivityInMinutes', 'Session inactivity timeout',
