@@ -23,7 +23,7 @@ CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help up setup uv browser demo-data run docs superset-setup serve test lint clean
+.PHONY: help up setup uv browser postgres demo-data run docs superset-setup serve test lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -63,15 +63,24 @@ serve:  ## serve Dagster (port $(DAGSTER_PORT)) and Superset (port $(SUPERSET_PO
 	LANDING=$(LANDING) WAREHOUSE=$(WAREHOUSE) DATA=$(DATA) CONFIG=$(CONFIG) \
 		DAGSTER_PORT=$(DAGSTER_PORT) SUPERSET_PORT=$(SUPERSET_PORT) scripts/serve.sh
 
+# apt-get install, with one `apt-get update` retry (a fresh machine has no package lists)
+APT_INSTALL = SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	$$SUDO apt-get install -y -q $(1) >/dev/null 2>&1 \
+	|| { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q $(1) >/dev/null; }
+
 browser:  ## Debian's chromium for the browser test (apt-get; Playwright cannot download browsers here)
 	@if [ ! -x "$(CHROMIUM)" ]; then \
 		echo "installing Debian's chromium (apt-get)"; \
-		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-		$$SUDO apt-get install -y -q chromium >/dev/null 2>&1 \
-			|| { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; \
+		$(call APT_INSTALL,chromium); \
 	fi
 
-test: setup browser  ## lint and run the whole test suite (what CI runs)
+postgres:  ## Debian's PostgreSQL server for the test of Dagster's PostgreSQL storage (apt-get)
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing Debian's postgresql (apt-get)"; \
+		$(call APT_INSTALL,postgresql); \
+	fi
+
+test: setup browser postgres  ## lint and run the whole test suite (what CI runs)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/pytest

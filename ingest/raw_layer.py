@@ -60,6 +60,25 @@ def read_manifest(raw: Path, day: str) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+@dataclass(frozen=True)
+class PendingDay:
+    delivery_date: str
+    fingerprint: str
+    newest_mtime_ns: int  # of its landing files: a day still being written is recent
+
+
+def pending_days(landing: Path, days: list[str], raw: Path) -> list[PendingDay]:
+    """The delivery days whose landing files differ from what the raw layer holds."""
+    pending = []
+    for day in days:
+        files = day_files(landing, day)
+        print_ = fingerprint(files)
+        if (read_manifest(raw, day) or {}).get("fingerprint") != print_:
+            newest = max((f.mtime_ns for f in files), default=0)
+            pending.append(PendingDay(day, print_, newest))
+    return pending
+
+
 def raw_layer_digest(raw: Path) -> str:
     """Identifies what the raw layer holds: changes whenever any delivery day is (re)ingested."""
     digest = hashlib.sha256()

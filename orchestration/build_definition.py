@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import duckdb
 
@@ -32,15 +33,36 @@ def definition_hash(config: MetricsConfig) -> str:
     return hashlib.sha256(f"{config.content_hash}:{dbt_code_hash()}".encode()).hexdigest()[:16]
 
 
+def build_record(paths: WarehousePaths) -> dict:
+    """{definition_hash, raw_digest, build_id[, in_progress]} of the build database, or {}."""
+    if not paths.build_record.exists() or not paths.build_db.exists():
+        return {}
+    return json.loads(paths.build_record.read_text())
+
+
 def built_definition(paths: WarehousePaths) -> str | None:
     """The definition hash of the last successful dbt build in this state folder."""
-    if not paths.build_record.exists() or not paths.build_db.exists():
-        return None
-    return json.loads(paths.build_record.read_text()).get("definition_hash")
+    return build_record(paths).get("definition_hash")
 
 
-def record_build(paths: WarehousePaths, definition: str) -> None:
-    paths.build_record.write_text(json.dumps({"definition_hash": definition}, indent=2))
+def _write_record(paths: WarehousePaths, record: dict) -> None:
+    tmp = paths.build_record.with_name(f".{paths.build_record.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=2))
+    os.replace(tmp, paths.build_record)
+
+
+def mark_build_started(paths: WarehousePaths) -> None:
+    """Until `record_build`, the build database may hold a half-applied incremental build
+    (a run killed mid-way): the next build is then a full refresh."""
+    _write_record(paths, {**build_record(paths), "in_progress": True})
+
+
+def record_build(paths: WarehousePaths, definition: str, raw_digest: str, build_id: str) -> None:
+    """A finished build: what it was built from, and its id (the run that built it), which the
+    mart checks record and the publish step compares."""
+    _write_record(
+        paths, {"definition_hash": definition, "raw_digest": raw_digest, "build_id": build_id}
+    )
 
 
 IDENTITY = "[event_type, organization, bot, visitor_id, coalesce(conversation_id, '')]"
@@ -94,6 +116,8 @@ def full_refresh_reason(paths: WarehousePaths, definition: str, asked: bool = Fa
         return "no previous build"
     if previous != definition:
         return "the configuration or the dbt code changed"
+    if build_record(paths).get("in_progress"):
+        return "the previous build did not finish"
     conflicts = conflicting_copies(paths)
     if conflicts:
         return f"{conflicts} redelivered event(s) changed conversation, visitor or type"

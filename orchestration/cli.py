@@ -10,6 +10,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from orchestration.settings import (
+    DEFAULT_MAX_REJECT_RATIO,
+    SettingsError,
+    max_reject_ratio_from_env,
+)
+
 EXIT_OK, EXIT_FAILED = 0, 1  # usage errors: argparse exits 2
 
 
@@ -28,6 +34,59 @@ def _positive(value: str) -> int:
     return number
 
 
+def _day(value: str) -> str:
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value}") from None
+
+
+def _ratio(value: str) -> float:
+    try:
+        ratio = float(value)
+    except ValueError:
+        ratio = -1.0
+    if not 0 <= ratio <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {value}")
+    return ratio
+
+
+def _warehouse_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--landing",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="landing folder with YYYY-MM-DD/*.ndjson[.gz] files",
+    )
+    command.add_argument(
+        "--warehouse",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="published DuckDB warehouse (created on the first run)",
+    )
+    command.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="metrics configuration document, JSON or YAML (default: built-in)",
+    )
+    command.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="where run state lives (default: <warehouse stem>.state beside FILE)",
+    )
+    command.add_argument(
+        "--max-reject-ratio",
+        type=_ratio,
+        metavar="R",
+        help="data-quality gate: a delivery day rejecting a larger share of its lines blocks "
+        f"the publish (default {DEFAULT_MAX_REJECT_RATIO}, or SBM_MAX_REJECT_RATIO)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="servisbot-metrics",
@@ -38,41 +97,30 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run",
         help="process what is new in the landing folder into the warehouse",
-        description="Ingest new landing files, rebuild the marts and publish the warehouse "
-        "atomically. Exits 0 only when the published warehouse is complete.",
+        description="Ingest new landing files, rebuild the marts, check them and publish the "
+        "warehouse atomically. Exits 0 only when the published warehouse is complete.",
     )
-    run.add_argument(
-        "--landing",
-        type=Path,
-        required=True,
-        metavar="DIR",
-        help="landing folder with YYYY-MM-DD/*.ndjson[.gz] files",
-    )
-    run.add_argument(
-        "--warehouse",
-        type=Path,
-        required=True,
-        metavar="FILE",
-        help="published DuckDB warehouse (created on the first run)",
-    )
-    run.add_argument(
-        "--config",
-        type=Path,
-        metavar="FILE",
-        help="metrics configuration document, JSON or YAML (default: built-in)",
-    )
-    run.add_argument(
-        "--state-dir",
-        type=Path,
-        metavar="DIR",
-        help="where run state lives (default: <warehouse stem>.state beside FILE)",
-    )
-
+    _warehouse_arguments(run)
     run.add_argument(
         "--full-refresh",
         action="store_true",
         help="rebuild every model from the whole raw layer (automatic when the configuration "
         "or the dbt code changed)",
+    )
+
+    backfill = sub.add_parser(
+        "backfill",
+        help="re-ingest a range of delivery days, then rebuild and publish",
+        description="Re-read the landing files of every delivery day from FIRST to LAST (both "
+        "included) even when unchanged, then build, check and publish. Re-running a day "
+        "changes nothing; a re-delivered day replaces what the warehouse had for it.",
+    )
+    _warehouse_arguments(backfill)
+    backfill.add_argument(
+        "--from", dest="first", type=_day, required=True, metavar="FIRST", help="YYYY-MM-DD"
+    )
+    backfill.add_argument(
+        "--to", dest="last", type=_day, required=True, metavar="LAST", help="YYYY-MM-DD"
     )
 
     gen = sub.add_parser(
@@ -103,20 +151,32 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
+    try:  # before the definitions are imported: they read the same setting
+        from_env = max_reject_ratio_from_env()
+    except SettingsError as exc:
+        _err(str(exc))
+        return EXIT_FAILED
+    from orchestration.instance import InstanceConfigError
     from orchestration.metrics_config import ConfigError
-    from orchestration.runner import RunError, run_pipeline
+    from orchestration.runner import RunError, backfill_pipeline, run_pipeline
 
     started = time.monotonic()
+    common = {
+        "config": args.config,
+        "state_dir": args.state_dir,
+        "log": _progress,
+        "max_reject_ratio": from_env if args.max_reject_ratio is None else args.max_reject_ratio,
+    }
     try:
-        summary = run_pipeline(
-            args.landing,
-            args.warehouse,
-            args.config,
-            args.state_dir,
-            log=_progress,
-            full_refresh=args.full_refresh,
-        )
-    except (RunError, ConfigError) as exc:
+        if args.command == "backfill":
+            summary = backfill_pipeline(
+                args.landing, args.warehouse, args.first, args.last, **common
+            )
+        else:
+            summary = run_pipeline(
+                args.landing, args.warehouse, full_refresh=args.full_refresh, **common
+            )
+    except (RunError, ConfigError, InstanceConfigError) as exc:
         _err(str(exc))
         return EXIT_FAILED
     counts = ", ".join(f"{t}={n:,}" for t, n in summary.tables.items())
@@ -155,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     args = _parser().parse_args(argv)
     try:
-        return _run(args) if args.command == "run" else _generate(args)
+        return _generate(args) if args.command == "generate" else _run(args)
     except KeyboardInterrupt:
         _err("interrupted")
         return 130

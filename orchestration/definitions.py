@@ -1,4 +1,5 @@
-"""The one Dagster code location: ingest -> dbt -> publish."""
+"""The one Dagster code location: ingest -> checks -> dbt -> checks -> publish, run by a sensor
+on the landing folder, a daily schedule, the UI (partitions, backfills) or the CLI."""
 
 from __future__ import annotations
 
@@ -6,27 +7,22 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from orchestration.assets.dbt import dbt_models, dbt_project
-from orchestration.assets.ingest import raw_layer
+from orchestration.assets.ingest import raw_layer, raw_quality
+from orchestration.assets.mart_checks import mart_quality
 from orchestration.assets.publish import published_warehouse
+from orchestration.automation import daily_refresh, landing_sensor
+from orchestration.jobs import build_job, refresh_job
 from orchestration.resources import PipelineResource
 from orchestration.settings import DBT_EXECUTABLE
-
-ingest_job = dg.define_asset_job(
-    "ingest_job",
-    selection=dg.AssetSelection.assets(raw_layer),
-    description="Validate landing files of the selected delivery days into the raw layer.",
-)
-build_job = dg.define_asset_job(
-    "build_job",
-    selection=dg.AssetSelection.assets(dbt_models, published_warehouse),
-    description="dbt build over the raw layer, then publish the warehouse atomically.",
-)
 
 
 def build_definitions(pipeline: PipelineResource) -> dg.Definitions:
     return dg.Definitions(
         assets=[raw_layer, dbt_models, published_warehouse],
-        jobs=[ingest_job, build_job],
+        asset_checks=[raw_quality, mart_quality],
+        jobs=[refresh_job, build_job],
+        sensors=[landing_sensor],
+        schedules=[daily_refresh],
         resources={
             "pipeline": pipeline,
             "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),

@@ -43,11 +43,14 @@ def publish(
 ) -> PublishResult:
     """Atomically replace `warehouse` with the tables of `schemas` from `build_db`.
 
-    `stamp` is written to `marts.publish_info` (key, value) so every copy says what it is.
+    `stamp` is written to `marts.publish_info` (key, value) so every copy says what it is, and
+    its `published_at` into `marts.pipeline_status.last_published_at`.
     """
     warehouse.parent.mkdir(parents=True, exist_ok=True)
+    # copies left by a publish that was killed (the caller holds the writer lock)
+    for stale in warehouse.parent.glob(f".{warehouse.name}.*.publishing*"):
+        stale.unlink(missing_ok=True)
     tmp = warehouse.with_name(f".{warehouse.name}.{os.getpid()}.publishing")
-    tmp.unlink(missing_ok=True)
     tables: dict[str, int] = {}
     try:
         con = duckdb.connect(str(tmp))
@@ -71,6 +74,12 @@ def publish(
             missing = [t for t in REQUIRED_TABLES if t not in tables]
             if missing:
                 raise PublishError(f"build database lacks {', '.join(missing)}")
+            if "marts.pipeline_status" in tables:  # freshness: this publish is the last one
+                con.execute(
+                    "UPDATE marts.pipeline_status SET last_published_at = "
+                    "CAST(CAST(? AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)",
+                    [stamp["published_at"]],
+                )
             con.execute("CREATE TABLE marts.publish_info (key VARCHAR PRIMARY KEY, value VARCHAR)")
             con.executemany("INSERT INTO marts.publish_info VALUES (?, ?)", sorted(stamp.items()))
             con.execute("DETACH build")

@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from orchestration.metrics_config import MetricsConfig, load_config
-from orchestration.settings import WarehousePaths
+from orchestration.settings import (
+    DEFAULT_MAX_REJECT_RATIO,
+    WarehousePaths,
+    max_reject_ratio_from_env,
+)
 
 
 class PipelineResource(dg.ConfigurableResource):
-    """Landing folder, published warehouse, state folder and configuration document."""
+    """Landing folder, published warehouse, state folder, configuration and quality gate."""
 
     landing_dir: str
     warehouse_path: str
     state_dir: str = ""
     config_path: str = ""
+    max_reject_ratio: float = Field(
+        default=DEFAULT_MAX_REJECT_RATIO,
+        ge=0,
+        le=1,
+        description="A delivery day whose share of rejected lines exceeds this fails its "
+        "data-quality suite, and nothing is published until the day is fixed.",
+    )
 
     @classmethod
     def from_env(cls) -> PipelineResource:
@@ -27,6 +42,7 @@ class PipelineResource(dg.ConfigurableResource):
             warehouse_path=os.environ.get("SBM_WAREHOUSE", "data/warehouse.duckdb"),
             state_dir=os.environ.get("SBM_STATE_DIR", ""),
             config_path=os.environ.get("SBM_CONFIG", ""),
+            max_reject_ratio=max_reject_ratio_from_env(),
         )
 
     @property
@@ -41,3 +57,19 @@ class PipelineResource(dg.ConfigurableResource):
 
     def metrics_config(self) -> MetricsConfig:
         return load_config(Path(self.config_path) if self.config_path else None)
+
+    @contextmanager
+    def writer_lock(self, log: Callable[[str], None]) -> Iterator[WarehousePaths]:
+        """Exclusive use of the state folder for one step; another run's step waits.
+
+        An OS file lock, so a killed process (even `kill -9`) releases it at once.
+        """
+        paths = self.paths
+        paths.state.mkdir(parents=True, exist_ok=True)
+        with open(paths.lock, "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log("another run is writing this warehouse's state; waiting for it")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            yield paths

@@ -1,34 +1,38 @@
-"""`servisbot-metrics run`: the same Dagster definitions, executed in-process.
+"""`servisbot-metrics run` and `backfill`: the same Dagster definitions, executed in-process.
 
-1. ingest_job over the delivery days whose landing files changed (one run, a partition range);
-2. build_job (dbt build + publish) when anything was ingested, the warehouse is missing or the
-   configuration changed. A failure anywhere raises and leaves the published file untouched.
+run: refresh_job over the delivery days whose landing files are new or changed (one run over
+their range), or build_job when nothing is new but the published warehouse is missing, out of
+date or refused last time. backfill: refresh_job over a given range, re-reading every day.
+A failure anywhere (a step, a dbt test, a blocking data-quality check) raises, and the
+published file stays as it was. Every writing step takes the state folder's file lock, so runs
+launched together wait for each other instead of failing.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import fcntl
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import os
+import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
-from ingest.landing import day_files, delivery_days, fingerprint
-from ingest.raw_layer import raw_layer_digest, read_manifest
+from ingest.landing import delivery_days
+from ingest.raw_layer import pending_days, raw_layer_digest
 from orchestration.build_definition import definition_hash
 from orchestration.definitions import build_definitions
+from orchestration.instance import instance_for
+from orchestration.jobs import RANGE_END_TAG, RANGE_START_TAG
+from orchestration.partitions import latest_delivery_day, outside_partitions
 from orchestration.publish import REQUIRED_TABLES
+from orchestration.quality.gate import suite_version
 from orchestration.resources import PipelineResource
 from orchestration.settings import PARTITIONS_START_DATE, WarehousePaths
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
-DAGSTER_YAML = "telemetry:\n  enabled: false\n"
+CLI_PROCESS_TAG = "servisbot-metrics/cli-process"  # in-process runs: host:pid:start time
 
 
 class RunError(RuntimeError):
@@ -43,55 +47,27 @@ class RunSummary:
     tables: dict[str, int] = field(default_factory=dict)
 
 
-@contextmanager
-def _exclusive(lock: Path, log: Callable[[str], None]) -> Iterator[None]:
-    """One run per warehouse at a time; a second one waits for the first."""
-    with open(lock, "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log("another run on this warehouse is in progress; waiting for it to finish")
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
-
-
-def _instance(paths: WarehousePaths) -> dg.DagsterInstance:
-    paths.dagster_home.mkdir(parents=True, exist_ok=True)
-    config = paths.dagster_home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML)
-    return dg.DagsterInstance.from_config(str(paths.dagster_home))
-
-
 def _check_days(days: list[str]) -> None:
-    latest = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)).isoformat()
-    outside = [d for d in days if not PARTITIONS_START_DATE <= d <= latest]
+    outside = outside_partitions(days)
     if outside:
         raise RunError(
             f"delivery day folder {outside[0]} is outside the supported range "
-            f"{PARTITIONS_START_DATE} .. {latest}"
+            f"{PARTITIONS_START_DATE} .. {latest_delivery_day()}"
         )
 
 
-def _changed_days(pipeline: PipelineResource, days: list[str]) -> list[str]:
-    raw = pipeline.paths.raw
-    return [
-        d
-        for d in days
-        if (read_manifest(raw, d) or {}).get("fingerprint")
-        != fingerprint(day_files(pipeline.landing, d))
-    ]
-
-
-def _is_published(paths: WarehousePaths, definition: str) -> bool:
-    """Whether the published warehouse was built from this raw layer under this definition
-    (false, too, after a build that failed once its raw data had been ingested)."""
+def _is_published(paths: WarehousePaths, definition: str, quality_gate: str) -> bool:
+    """Whether the published warehouse was built from this raw layer under this definition and
+    passed this quality gate (false, too, after a build or a publish that failed or was refused
+    once its raw data had been ingested)."""
     if not (paths.warehouse.exists() and paths.publish_record.exists()):
         return False
     record = json.loads(paths.publish_record.read_text())
-    return record.get("definition_hash") == definition and record.get(
-        "raw_digest"
-    ) == raw_layer_digest(paths.raw)
+    return (
+        record.get("definition_hash") == definition
+        and record.get("raw_digest") == raw_layer_digest(paths.raw)
+        and record.get("quality_gate") == quality_gate
+    )
 
 
 def _verify(warehouse: Path) -> dict[str, int]:
@@ -105,6 +81,50 @@ def _verify(warehouse: Path) -> dict[str, int]:
         con.close()
 
 
+def _process_identity(pid: int) -> str | None:
+    """host:pid:start time, or None when no such process runs here (a reused pid differs)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    started = stat.rsplit(")", 1)[1].split()[19]  # field 22, after the command name
+    return f"{socket.gethostname()}:{pid}:{started}"
+
+
+def _fail_abandoned_runs(instance: dg.DagsterInstance) -> None:
+    """Mark runs of CLI processes on this host that died (e.g. `kill -9`) as failed in the run
+    history, so they do not show as running forever."""
+    for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+        identity = run.tags.get(CLI_PROCESS_TAG, "")
+        host, _, rest = identity.partition(":")
+        if host != socket.gethostname():
+            continue  # not a CLI run, or another machine's: not ours to judge
+        if _process_identity(int(rest.split(":")[0])) != identity:
+            instance.report_run_failed(run, "the servisbot-metrics process running it died")
+
+
+def _failure_reason(result: dg.ExecuteInProcessResult) -> str:
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
+            rows = evaluation.metadata.get("dagster_dbt/failed_row_count")
+            detail = evaluation.description or (
+                f"dbt test, {rows.value} failing row(s)" if rows else "see its metadata in Dagster"
+            )
+            return (
+                f"check {evaluation.check_name} on "
+                f"{evaluation.asset_key.to_user_string()} failed: {detail}"
+            )
+    failure = next((e for e in result.all_events if e.is_step_failure), None)
+    if not (failure and failure.step_failure_data and failure.step_failure_data.error):
+        return "see the run log"
+    error = failure.step_failure_data.error
+    while error.cause:  # the user's exception, not Dagster's wrapper around it
+        error = error.cause
+    message = error.message.strip().splitlines()[0]
+    kind, _, text = message.partition(": ")
+    return f"{failure.step_key}: {text if kind.isidentifier() and text else message}"
+
+
 def _execute(
     defs: dg.Definitions,
     job: str,
@@ -112,9 +132,9 @@ def _execute(
     tags: dict[str, str] | None = None,
     run_config: dict | None = None,
 ) -> None:
-    result = defs.get_job_def(job).execute_in_process(
+    result = defs.resolve_job_def(job).execute_in_process(
         instance=instance,
-        tags=tags,
+        tags={**(tags or {}), CLI_PROCESS_TAG: str(_process_identity(os.getpid()))},
         raise_on_error=False,
         run_config={
             "loggers": {"console": {"config": {"log_level": "INFO"}}},
@@ -122,11 +142,43 @@ def _execute(
         },
     )
     if not result.success:
-        failure = next((e for e in result.all_events if e.is_step_failure), None)
-        reason = "see the run log"
-        if failure and failure.step_failure_data and failure.step_failure_data.error:
-            reason = failure.step_failure_data.error.message.strip().splitlines()[0]
-        raise RunError(f"{job} failed (run {result.run_id}): {reason}")
+        raise RunError(f"{job} failed (run {result.run_id}): {_failure_reason(result)}")
+
+
+def _ops_config(full_refresh: bool, force: bool | None = None) -> dict:
+    ops: dict = {"dbt_models": {"config": {"full_refresh": full_refresh}}}
+    if force is not None:
+        ops["raw_layer"] = {"config": {"force": force}}
+    return {"ops": ops}
+
+
+def _pipeline(
+    landing: Path,
+    warehouse: Path,
+    config: Path | None,
+    state_dir: Path | None,
+    max_reject_ratio: float | None,
+) -> PipelineResource:
+    pipeline = PipelineResource(
+        landing_dir=str(landing),
+        warehouse_path=str(warehouse),
+        state_dir=str(state_dir or ""),
+        config_path=str(config or ""),
+        **({} if max_reject_ratio is None else {"max_reject_ratio": max_reject_ratio}),
+    )
+    pipeline.metrics_config()  # refuse a bad configuration before any work
+    return pipeline
+
+
+def _landing_days(pipeline: PipelineResource) -> list[str]:
+    try:
+        days = delivery_days(pipeline.landing)
+    except FileNotFoundError as exc:
+        raise RunError(str(exc)) from None
+    if not days:
+        raise RunError(f"no delivery-day folders (YYYY-MM-DD) in landing folder {pipeline.landing}")
+    _check_days(days)
+    return days
 
 
 def run_pipeline(
@@ -136,51 +188,74 @@ def run_pipeline(
     state_dir: Path | None = None,
     log: Callable[[str], None] = print,
     full_refresh: bool = False,
+    max_reject_ratio: float | None = None,
 ) -> RunSummary:
-    pipeline = PipelineResource(
-        landing_dir=str(landing),
-        warehouse_path=str(warehouse),
-        state_dir=str(state_dir or ""),
-        config_path=str(config or ""),
-    )
-    metrics_config = pipeline.metrics_config()  # refuse a bad configuration before any work
+    pipeline = _pipeline(landing, warehouse, config, state_dir, max_reject_ratio)
     paths = pipeline.paths
-    try:
-        days = delivery_days(pipeline.landing)
-    except FileNotFoundError as exc:
-        raise RunError(str(exc)) from None
-    if not days:
-        raise RunError(f"no delivery-day folders (YYYY-MM-DD) in landing folder {pipeline.landing}")
-    _check_days(days)
-
-    paths.state.mkdir(parents=True, exist_ok=True)
+    days = _landing_days(pipeline)
     summary = RunSummary(days_seen=len(days))
-    with _exclusive(paths.lock, log):
-        defs = build_definitions(pipeline)
-        instance = _instance(paths)
-        changed = _changed_days(pipeline, days)
-        if changed:
-            log(
-                f"ingesting {len(changed)} new or changed delivery day(s) of {len(days)}: "
-                f"{changed[0]} .. {changed[-1]}"
-            )
-            _execute(
-                defs,
-                "ingest_job",
-                instance,
-                {RANGE_START_TAG: changed[0], RANGE_END_TAG: changed[-1]},
-            )
-            summary.days_ingested = changed
-        if full_refresh or not _is_published(paths, definition_hash(metrics_config)):
-            log("building marts (dbt build) and publishing the warehouse")
-            _execute(
-                defs,
-                "build_job",
-                instance,
-                run_config={"ops": {"dbt_models": {"config": {"full_refresh": full_refresh}}}},
-            )
-            summary.built = True
-        else:
-            log("nothing new since the last run; the published warehouse is unchanged")
-        summary.tables = _verify(paths.warehouse)
+    defs = build_definitions(pipeline)
+    instance = instance_for(paths.dagster_home)
+    _fail_abandoned_runs(instance)
+    pending = [p.delivery_date for p in pending_days(pipeline.landing, days, paths.raw)]
+    if pending:
+        log(
+            f"ingesting {len(pending)} new or changed delivery day(s) of {len(days)} "
+            f"({pending[0]} .. {pending[-1]}), then building and publishing"
+        )
+        _execute(
+            defs,
+            "refresh_job",
+            instance,
+            {RANGE_START_TAG: pending[0], RANGE_END_TAG: pending[-1]},
+            _ops_config(full_refresh),
+        )
+        summary.days_ingested, summary.built = pending, True
+    elif full_refresh or not _is_published(
+        paths,
+        definition_hash(pipeline.metrics_config()),
+        suite_version(pipeline.max_reject_ratio),
+    ):
+        log("building marts (dbt build), checking and publishing the warehouse")
+        _execute(defs, "build_job", instance, run_config=_ops_config(full_refresh))
+        summary.built = True
+    else:
+        log("nothing new since the last run; the published warehouse is unchanged")
+    summary.tables = _verify(paths.warehouse)
     return summary
+
+
+def backfill_pipeline(
+    landing: Path,
+    warehouse: Path,
+    first: str,
+    last: str,
+    config: Path | None = None,
+    state_dir: Path | None = None,
+    log: Callable[[str], None] = print,
+    max_reject_ratio: float | None = None,
+) -> RunSummary:
+    """Re-ingest every delivery day in [first, last] (both included), rebuild and publish."""
+    pipeline = _pipeline(landing, warehouse, config, state_dir, max_reject_ratio)
+    if first > last:
+        raise RunError(f"backfill range is empty: {first} is after {last}")
+    _check_days([first, last])
+    days = [d for d in _landing_days(pipeline) if first <= d <= last]
+    if not days:
+        raise RunError(f"no delivery-day folders between {first} and {last} in {pipeline.landing}")
+    instance = instance_for(pipeline.paths.dagster_home)
+    _fail_abandoned_runs(instance)
+    log(f"backfill: re-ingesting {len(days)} delivery day(s) {days[0]} .. {days[-1]}")
+    _execute(
+        build_definitions(pipeline),
+        "refresh_job",
+        instance,
+        {RANGE_START_TAG: days[0], RANGE_END_TAG: days[-1]},
+        _ops_config(full_refresh=False, force=True),
+    )
+    return RunSummary(
+        days_seen=len(days),
+        days_ingested=days,
+        built=True,
+        tables=_verify(pipeline.paths.warehouse),
+    )

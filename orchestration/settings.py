@@ -6,10 +6,14 @@ Environment variables (read only by `PipelineResource.from_env`, for `dagster de
     SBM_WAREHOUSE     published warehouse file that Superset and analysts read
     SBM_STATE_DIR     state folder; default: beside the warehouse, "<stem>.state"
     SBM_CONFIG        metrics configuration document (JSON or YAML); default: built-in defaults
+    SBM_MAX_REJECT_RATIO  data-quality gate: largest share of rejected lines in a delivery day
+    SBM_DAGSTER_POSTGRES_URL  when set, Dagster's run history lives in this PostgreSQL database
+                      instead of SQLite in the state folder (see orchestration/instance.py)
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +24,28 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 PARTITIONS_START_DATE = "2020-01-01"  # the oldest delivery day the pipeline accepts
 PUBLISHED_SCHEMAS = ("marts", "audit")
+DEFAULT_MAX_REJECT_RATIO = 0.05  # a delivery day rejecting more lines than this blocks publishing
+LANDING_SETTLE_SECONDS = 60  # the sensor waits until a day's files are this old (still landing)
+SENSOR_INTERVAL_SECONDS = 60
+DAILY_SCHEDULE_CRON = "30 2 * * *"  # UTC: yesterday's delivery day, after late files arrived
+
+
+class SettingsError(ValueError):
+    """A setting from the environment is unusable; the message names it."""
+
+
+def max_reject_ratio_from_env() -> float:
+    """SBM_MAX_REJECT_RATIO, or the default: one setting for the CLI and `dagster dev`."""
+    value = os.environ.get("SBM_MAX_REJECT_RATIO", "")
+    if not value:
+        return DEFAULT_MAX_REJECT_RATIO
+    try:
+        ratio = float(value)
+    except ValueError:
+        ratio = -1.0
+    if not 0 <= ratio <= 1:
+        raise SettingsError(f"SBM_MAX_REJECT_RATIO must be a number from 0 to 1, got {value!r}")
+    return ratio
 
 
 @dataclass(frozen=True)
@@ -56,7 +82,23 @@ class WarehousePaths:
 
     @property
     def lock(self) -> Path:
+        """Held by every step that writes the state (ingest, dbt, checks, publish)."""
         return self.state / "run.lock"
+
+    @property
+    def quality(self) -> Path:
+        """Data-quality outcome of each ingested delivery day (the publish gate reads it)."""
+        return self.raw / "quality"
+
+    @property
+    def gx_root(self) -> Path:
+        """Great Expectations project (suites, validation results, Data Docs)."""
+        return self.state / "gx"
+
+    @property
+    def data_docs(self) -> Path:
+        """Great Expectations Data Docs: every validation of raw days and marts, as HTML."""
+        return self.gx_root / "uncommitted" / "data_docs" / "local_site" / "index.html"
 
     @property
     def build_record(self) -> Path:

@@ -32,6 +32,7 @@ stop() {
 }
 trap stop EXIT INT TERM
 
+.venv/bin/python -m orchestration.instance "$DAGSTER_HOME" >/dev/null  # queue limits, storage
 .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p "$DAGSTER_PORT" &
 pids+=($!)
 SUPERSET_STATE_DIR="$(abs "$DATA")/superset" WAREHOUSE_PATH="$warehouse" \

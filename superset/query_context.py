@@ -13,7 +13,6 @@ import copy
 from typing import Any
 
 TIMESERIES = {"echarts_timeseries_line", "echarts_timeseries_bar"}
-SUPPORTED = TIMESERIES | {"big_number_total", "pop_kpi", "table", "pie", "heatmap_v2"}
 
 
 def _filters(params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import dagster as dg
+import duckdb
 import pytest
+
+from orchestration.instance import instance_for
 
 REPO = Path(__file__).resolve().parent.parent
 SBM = str(Path(sys.executable).parent / "servisbot-metrics")
@@ -29,6 +36,44 @@ def sbm(*args: object, check: bool = True) -> subprocess.CompletedProcess[str]:
             f"servisbot-metrics {args[0]} exited {result.returncode}:\n{result.stderr[-4000:]}"
         )
     return result
+
+
+def query(warehouse: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# Columns that record when and by which run a table was built, not what the data says.
+RUN_METADATA = {
+    "marts.pipeline_status": ("built_at", "last_ingested_at", "last_published_at"),
+    "marts.config_versions": ("applied_at", "run_id"),
+}
+
+
+def table_rows(warehouse: Path, table: str) -> list[tuple]:
+    """Rows in a stable order, without run metadata; floats rounded (parallel sums may differ
+    in the last bit)."""
+    exclude = ", ".join(RUN_METADATA.get(table, ()))
+    rows = query(warehouse, f"SELECT * {f'EXCLUDE ({exclude})' if exclude else ''} FROM {table}")
+    rows = [tuple(round(v, 9) if isinstance(v, float) else v for v in row) for row in rows]
+    return sorted(rows, key=repr)
+
+
+def published_tables(warehouse: Path) -> list[str]:
+    """Every published table except publish_info (which names the run that published it)."""
+    rows = query(
+        warehouse,
+        "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+        "WHERE table_name <> 'publish_info' ORDER BY 1",
+    )
+    return [table for (table,) in rows]
 
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "config" / "demo-metrics.yaml"
@@ -65,3 +110,68 @@ def dashboard_warehouse(demo_landing: Path, tmp_path_factory: pytest.TempPathFac
     warehouse = tmp_path_factory.mktemp("dashboards") / "warehouse.duckdb"
     sbm("run", "--landing", demo_landing, "--warehouse", warehouse, "--config", DEMO_CONFIG)
     return warehouse
+
+
+@dataclass(frozen=True)
+class Site:
+    """A landing folder and the warehouse published from it, with its state beside it."""
+
+    landing: Path
+    warehouse: Path
+
+    @property
+    def state(self) -> Path:
+        return self.warehouse.with_name(f"{self.warehouse.stem}.state")
+
+    def run(self, *extra: object, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return sbm(
+            "run", "--landing", self.landing, "--warehouse", self.warehouse, *extra, check=check
+        )
+
+    def command(self, *extra: object) -> list[str]:
+        return [
+            SBM,
+            "run",
+            "--landing",
+            str(self.landing),
+            "--warehouse",
+            str(self.warehouse),
+            *map(str, extra),
+        ]
+
+    def instance(self) -> dg.DagsterInstance:
+        return instance_for(self.state / "dagster")
+
+
+def days_of(landing: Path) -> list[str]:
+    return sorted(p.name for p in landing.iterdir())
+
+
+@pytest.fixture(scope="session")
+def base_site(demo_landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Site:
+    """Published over every demo day but the last (files copied with their times)."""
+    root = tmp_path_factory.mktemp("base")
+    site = Site(root / "landing", root / "wh.duckdb")
+    site.landing.mkdir()
+    for day in days_of(demo_landing)[:-1]:
+        shutil.copytree(demo_landing / day, site.landing / day)
+    site.run()
+    return site
+
+
+def clone_site(base: Site, root: Path, demo_landing: Path, with_last_day: bool = True) -> Site:
+    site = Site(root / "landing", root / "wh.duckdb")
+    shutil.copytree(base.landing, site.landing)
+    shutil.copy2(base.warehouse, site.warehouse)
+    shutil.copytree(base.state, site.state)
+    if with_last_day:  # the next delivery arrives
+        last = days_of(demo_landing)[-1]
+        shutil.copytree(demo_landing / last, site.landing / last)
+    return site
+
+
+def assert_same_numbers(warehouse: Path, reference: Path) -> None:
+    tables = published_tables(reference)
+    assert published_tables(warehouse) == tables
+    for table in tables:
+        assert table_rows(warehouse, table) == table_rows(reference, table), table

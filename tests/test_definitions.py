@@ -9,7 +9,8 @@ import dagster as dg
 import duckdb
 
 from orchestration.assets.dbt import dbt_models
-from orchestration.assets.ingest import RAW_EVENTS, raw_layer
+from orchestration.assets.ingest import RAW_EVENTS, raw_layer, raw_quality
+from orchestration.assets.mart_checks import mart_quality
 from orchestration.assets.publish import PUBLISHED_WAREHOUSE, published_warehouse
 from orchestration.definitions import defs
 from orchestration.resources import PipelineResource
@@ -57,29 +58,39 @@ def test_code_location_loads_with_lineage():
     graph = repo.asset_graph
     assert graph.get(dg.AssetKey(["staging", "stg_messenger__events"])).parent_keys == {RAW_EVENTS}
     assert dg.AssetKey(["marts", "usage_daily"]) in graph.get(PUBLISHED_WAREHOUSE).parent_keys
-    assert {"ingest_job", "build_job"} <= {job.name for job in repo.get_all_jobs()}
+    assert {"refresh_job", "build_job"} <= {job.name for job in repo.get_all_jobs()}
     checks = {key.name for key in graph.asset_check_keys}
     assert "unique_fct_sessions_session_id" in checks  # dbt tests surface as asset checks
+    assert {"delivery_days_pass_quality_suite", "gx_usage_daily", "gx_kpi_daily"} <= checks
+    assert {s.name for s in repo.sensor_defs} == {"landing_sensor"}
+    assert {s.name for s in repo.schedule_defs} == {"daily_refresh"}
 
 
 def test_materialize_ingest_then_dbt_and_publish(tmp_path: Path):
     pipeline = PipelineResource(
-        landing_dir=str(_landing(tmp_path)), warehouse_path=str(tmp_path / "warehouse.duckdb")
+        landing_dir=str(_landing(tmp_path)),
+        warehouse_path=str(tmp_path / "warehouse.duckdb"),
+        max_reject_ratio=0.2,  # 1 of 7 lines is rejected
     )
     resources = {"pipeline": pipeline, "dbt": defs.resources["dbt"]}
     instance = dg.DagsterInstance.ephemeral()
 
-    ingest = dg.materialize([raw_layer], partition_key=DAY, resources=resources, instance=instance)
+    ingest = dg.materialize(
+        [raw_layer, raw_quality], partition_key=DAY, resources=resources, instance=instance
+    )
     assert ingest.success
+    (quality,) = ingest.get_asset_check_evaluations()
+    assert quality.passed and quality.metadata["days_validated_now"].value == 1
     metadata = ingest.asset_materializations_for_node("raw_layer")[0].metadata
     assert metadata["accepted"].value == 5 and metadata["rejected"].value == 1
 
     build = dg.materialize(
-        [dbt_models, published_warehouse], resources=resources, instance=instance
+        [dbt_models, mart_quality, published_warehouse], resources=resources, instance=instance
     )
     assert build.success
     evaluations = build.get_asset_check_evaluations()
     assert evaluations and all(e.passed for e in evaluations)
+    assert {"gx_usage_daily", "gx_usage_calendar"} <= {e.check_name for e in evaluations}
 
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
     row = con.execute(

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import hashlib
 import json
 import shutil
 from collections import Counter, defaultdict
 from pathlib import Path
 
-import duckdb
 import pytest
-from conftest import sbm
+from conftest import RUN_METADATA, file_digest, query, sbm, table_rows
 
 SESSION_TIMEOUT = dt.timedelta(minutes=10)
 MAX_DURATION = dt.timedelta(minutes=1440)
@@ -44,14 +42,6 @@ def _landing_lines(landing: Path):
         text = (gzip.decompress(data) if path.name.endswith(".gz") else data).decode()
         for number, raw in enumerate(text.split("\n"), start=1):
             yield f"{path.parent.name}/{path.name}", number, raw
-
-
-def _query(warehouse: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def oracle_events(landing: Path, rejected: set[tuple[str, int]]) -> list[dict]:
@@ -113,12 +103,12 @@ def oracle_usage(events: list[dict]) -> dict[tuple, dict[str, int]]:
 
 @pytest.fixture(scope="module")
 def rejected(published_warehouse: Path) -> set[tuple[str, int]]:
-    rows = _query(published_warehouse, "SELECT source_file, line_number FROM audit.rejected_events")
+    rows = query(published_warehouse, "SELECT source_file, line_number FROM audit.rejected_events")
     return set(rows)
 
 
 def test_contract_tables_are_published(published_warehouse: Path):
-    columns = _query(
+    columns = query(
         published_warehouse,
         """
         SELECT table_schema || '.' || table_name, column_name, data_type
@@ -155,7 +145,7 @@ def test_usage_daily_matches_an_independent_count(
     demo_landing: Path, published_warehouse: Path, rejected: set[tuple[str, int]]
 ):
     expected = oracle_usage(oracle_events(demo_landing, rejected))
-    rows = _query(
+    rows = query(
         published_warehouse,
         f"SELECT metric_date, organization, bot, {', '.join(USAGE_COLUMNS)} FROM marts.usage_daily",
     )
@@ -168,7 +158,7 @@ def test_usage_daily_matches_an_independent_count(
 
 
 def test_every_rejected_line_is_kept_verbatim(demo_landing: Path, published_warehouse: Path):
-    rows = _query(
+    rows = query(
         published_warehouse,
         "SELECT source_file, line_number, reason, raw_line FROM audit.rejected_events",
     )
@@ -180,34 +170,14 @@ def test_every_rejected_line_is_kept_verbatim(demo_landing: Path, published_ware
     assert len({reason.split(":")[0] for *_, reason, _ in rows}) >= 5
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def test_second_run_with_nothing_new_changes_nothing(demo_landing: Path, tmp_path: Path):
     warehouse = tmp_path / "wh.duckdb"
     sbm("run", "--landing", demo_landing, "--warehouse", warehouse)
-    before = (warehouse.stat().st_ino, _digest(warehouse))
+    before = (warehouse.stat().st_ino, file_digest(warehouse))
     again = sbm("run", "--landing", demo_landing, "--warehouse", warehouse)
     assert "nothing new" in again.stderr
-    assert (warehouse.stat().st_ino, _digest(warehouse)) == before
+    assert (warehouse.stat().st_ino, file_digest(warehouse)) == before
     assert (tmp_path / "wh.state" / "raw" / "events").is_dir()  # state lives beside the file
-
-
-# Columns that record when and by which run a table was built, not what the data says.
-RUN_METADATA = {
-    "marts.pipeline_status": ("built_at", "last_ingested_at"),
-    "marts.config_versions": ("applied_at", "run_id"),
-}
-
-
-def _table(warehouse: Path, table: str) -> list[tuple]:
-    """Rows in a stable order, without run metadata; floats rounded (parallel sums may differ
-    in the last bit)."""
-    exclude = ", ".join(RUN_METADATA.get(table, ()))
-    rows = _query(warehouse, f"SELECT * {f'EXCLUDE ({exclude})' if exclude else ''} FROM {table}")
-    rows = [tuple(round(v, 9) if isinstance(v, float) else v for v in row) for row in rows]
-    return sorted(rows, key=repr)
 
 
 def test_day_by_day_equals_one_full_run(
@@ -220,7 +190,7 @@ def test_day_by_day_equals_one_full_run(
         for day in batch:
             shutil.copytree(demo_landing / day, landing / day)
         sbm("run", "--landing", landing, "--warehouse", warehouse)
-    tables = _query(
+    tables = query(
         published_warehouse,
         "SELECT table_schema || '.' || table_name FROM information_schema.tables "
         "WHERE table_name <> 'publish_info'",
@@ -228,7 +198,7 @@ def test_day_by_day_equals_one_full_run(
     assert len(tables) >= 19  # 18 marts + audit.rejected_events
     assert set(RUN_METADATA) <= {table for (table,) in tables}
     for (table,) in tables:
-        assert _table(warehouse, table) == _table(published_warehouse, table), table
+        assert table_rows(warehouse, table) == table_rows(published_warehouse, table), table
 
 
 def test_invalid_configuration_fails_and_keeps_the_published_file(
@@ -236,7 +206,7 @@ def test_invalid_configuration_fails_and_keeps_the_published_file(
 ):
     warehouse = tmp_path / "wh.duckdb"
     sbm("run", "--landing", demo_landing, "--warehouse", warehouse)
-    before = _digest(warehouse)
+    before = file_digest(warehouse)
     config = tmp_path / "metrics.yaml"
     config.write_text("timezone: Mars/Olympus\n")
     failed = sbm(
@@ -251,7 +221,7 @@ def test_invalid_configuration_fails_and_keeps_the_published_file(
         "run", "--landing", demo_landing, "--warehouse", warehouse, "--config", config, check=False
     )
     assert failed.returncode == 1 and "extra: unknown key" in failed.stderr
-    assert _digest(warehouse) == before
+    assert file_digest(warehouse) == before
 
 
 def test_configuration_change_rebuilds(
@@ -265,20 +235,20 @@ def test_configuration_change_rebuilds(
     rebuilt = sbm("run", "--landing", demo_landing, "--warehouse", warehouse, "--config", config)
     assert "building marts" in rebuilt.stderr and "ingesting" not in rebuilt.stderr
     sessions = "SELECT count(*) FROM marts.fct_sessions"
-    assert _query(warehouse, sessions)[0][0] > _query(published_warehouse, sessions)[0][0]
+    assert query(warehouse, sessions)[0][0] > query(published_warehouse, sessions)[0][0]
     again = sbm("run", "--landing", demo_landing, "--warehouse", warehouse, "--config", config)
     assert "nothing new" in again.stderr
 
     # The history: the published warehouse's defaults, then this configuration, stamped.
     history = "SELECT version, source, hash, content FROM marts.config_versions ORDER BY 1"
-    (first,) = _query(published_warehouse, history)
+    (first,) = query(published_warehouse, history)
     assert first[:2] == (1, "(defaults)")
-    versions = _query(warehouse, history)
+    versions = query(warehouse, history)
     assert [v[:2] for v in versions] == [(1, "(defaults)"), (2, str(config))]
     assert versions[0][2] != versions[1][2]
     assert json.loads(versions[1][3])["session_inactivity_minutes"] == 1
     stamp = "SELECT setting_value FROM marts.config_settings WHERE setting_key = 'version'"
-    assert _query(warehouse, stamp)[0][0] == f"2 ({versions[1][2]})"
+    assert query(warehouse, stamp)[0][0] == f"2 ({versions[1][2]})"
 
 
 def test_missing_landing_folder_is_a_one_line_error(tmp_path: Path):
@@ -308,7 +278,7 @@ def test_failed_build_keeps_the_published_file_and_the_next_run_catches_up(
     for day in days[:-1]:
         shutil.copytree(demo_landing / day, landing / day)
     sbm("run", "--landing", landing, "--warehouse", warehouse)
-    before = _digest(warehouse)
+    before = file_digest(warehouse)
 
     shutil.copytree(demo_landing / days[-1], landing / days[-1])
     build_db = tmp_path / "wh.state" / "build.duckdb"
@@ -316,12 +286,13 @@ def test_failed_build_keeps_the_published_file_and_the_next_run_catches_up(
     build_db.mkdir()  # dbt cannot open its database: the build fails after the ingest
     failed = sbm("run", "--landing", landing, "--warehouse", warehouse, check=False)
     assert failed.returncode == 1
-    assert failed.stderr.strip().splitlines()[-1].startswith("servisbot-metrics: error: build_job")
-    assert _digest(warehouse) == before
+    last_line = failed.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("servisbot-metrics: error: refresh_job")
+    assert file_digest(warehouse) == before
 
     build_db.rmdir()
     caught_up = sbm("run", "--landing", landing, "--warehouse", warehouse)
     assert "ingesting" not in caught_up.stderr and "building marts" in caught_up.stderr
-    latest = _query(warehouse, "SELECT max(session_date) FROM marts.fct_sessions")[0][0]
+    latest = query(warehouse, "SELECT max(session_date) FROM marts.fct_sessions")[0][0]
     assert latest.isoformat() >= days[-2]
-    assert _digest(warehouse) != before
+    assert file_digest(warehouse) != before

@@ -325,7 +325,6 @@ def test_database_is_read_only(superset: Superset) -> None:
 
 def test_viewer_reads_dashboards_only(superset: Superset) -> None:
     viewer = superset.login("viewer")
-    _dashboards(viewer)
     chart = _charts(viewer, _dashboards(viewer)["api-metrics"]["id"])[0]
     assert _run_chart(viewer, chart["id"])["rowcount"] > 0
     assert viewer.sql("SELECT 1").status_code == 403, "viewer must not reach SQL Lab"

@@ -8,7 +8,13 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from pydantic import Field
 
-from orchestration.build_definition import definition_hash, full_refresh_reason, record_build
+from ingest.raw_layer import raw_layer_digest
+from orchestration.build_definition import (
+    definition_hash,
+    full_refresh_reason,
+    mark_build_started,
+    record_build,
+)
 from orchestration.config_history import record_version
 from orchestration.resources import PipelineResource
 from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR
@@ -52,7 +58,10 @@ class DbtBuildConfig(dg.Config):
     )
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=MetricsDbtTranslator())
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    dagster_dbt_translator=MetricsDbtTranslator(),
+)
 def dbt_models(
     context: dg.AssetExecutionContext,
     dbt: DbtCliResource,
@@ -62,28 +71,32 @@ def dbt_models(
     """`dbt build` into the build database in the state folder, with the configured rules.
 
     Incremental by default; a full refresh when asked, when the definition (configuration +
-    dbt code) differs from the one the build database was built with, or when redelivered
-    copies moved an event to another conversation or visitor (see build_definition.py).
+    dbt code) differs from the one the build database was built with, when the previous build
+    did not finish (a killed run), or when redelivered copies moved an event to another
+    conversation or visitor (see build_definition.py).
     """
     metrics = pipeline.metrics_config()
     definition = definition_hash(metrics)
-    versions = record_version(
-        pipeline.paths, metrics, context.run_id, pipeline.config_path or "(defaults)"
-    )
-    dbt_vars = {"state_dir": str(pipeline.paths.state), **metrics.dbt_vars()}
-    args = [
-        "build",
-        "--vars",
-        json.dumps({**dbt_vars, "config_versions": versions}),
-        # unit tests check the SQL, not the data: they run in the test suite (tests/test_dbt.py)
-        "--exclude-resource-type",
-        "unit_test",
-    ]
-    reason = full_refresh_reason(pipeline.paths, definition, asked=config.full_refresh)
-    if reason:
-        context.log.info(f"dbt build --full-refresh: {reason}")
-        args.append("--full-refresh")
-    # dbt's artifacts per warehouse, in its state folder (not one folder per run in the repo)
-    target = pipeline.paths.state / "dbt-target"
-    yield from dbt.cli(args, context=context, target_path=target).stream()
-    record_build(pipeline.paths, definition)
+    with pipeline.writer_lock(context.log.info) as paths:
+        versions = record_version(
+            paths, metrics, context.run_id, pipeline.config_path or "(defaults)"
+        )
+        args = [
+            "build",
+            "--vars",
+            json.dumps(
+                {"state_dir": str(paths.state), **metrics.dbt_vars(), "config_versions": versions}
+            ),
+            # unit tests check the SQL, not the data: they run in the test suite (test_dbt.py)
+            "--exclude-resource-type",
+            "unit_test",
+        ]
+        reason = full_refresh_reason(paths, definition, asked=config.full_refresh)
+        if reason:
+            context.log.info(f"dbt build --full-refresh: {reason}")
+            args.append("--full-refresh")
+        raw_digest = raw_layer_digest(paths.raw)  # ingest waits for the lock: fixed until done
+        mark_build_started(paths)
+        # dbt's artifacts per warehouse, in its state folder (not one folder per run in the repo)
+        yield from dbt.cli(args, context=context, target_path=paths.state / "dbt-target").stream()
+        record_build(paths, definition, raw_digest, build_id=context.run.run_id)

@@ -1,14 +1,26 @@
 """Ingest: landing NDJSON files -> validated raw layer (Parquet per delivery day)."""
 
+from pathlib import Path
+
 import dagster as dg
+from pydantic import Field
 
 from ingest.landing import is_delivery_day
 from ingest.raw_layer import DayResult, ingest_day
 from orchestration.partitions import delivery_days
+from orchestration.quality.gate import quality_table
 from orchestration.resources import PipelineResource
 
 RAW_EVENTS = dg.AssetKey(["raw", "events"])
 RAW_REJECTED_LINES = dg.AssetKey(["raw", "rejected_lines"])
+
+
+class RawLayerConfig(dg.Config):
+    force: bool = Field(
+        default=False,
+        description="Re-read the landing files of every selected day, even unchanged ones "
+        "(a backfill). The result is the same raw layer: re-running a day changes nothing.",
+    )
 
 
 def _summary(results: list[DayResult]) -> dict[str, dg.MetadataValue]:
@@ -46,22 +58,77 @@ def _summary(results: list[DayResult]) -> dict[str, dg.MetadataValue]:
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="ingest",
 )
-def raw_layer(context: dg.AssetExecutionContext, pipeline: PipelineResource):
-    """Read each delivery day's landing files; a day whose files did not change is skipped."""
-    landing, raw = pipeline.landing, pipeline.paths.raw
+def raw_layer(
+    context: dg.AssetExecutionContext, pipeline: PipelineResource, config: RawLayerConfig
+):
+    """Read each delivery day's landing files; a day whose files did not change is skipped
+    unless `force` (a backfill re-reads every day of its range)."""
+    with pipeline.writer_lock(context.log.info) as paths:
+        results = _ingest(context, pipeline.landing, paths.raw, force=config.force)
+    metadata = _summary(results)
+    yield dg.MaterializeResult(asset_key=RAW_EVENTS, metadata=metadata)
+    yield dg.MaterializeResult(
+        asset_key=RAW_REJECTED_LINES, metadata={"rejected": metadata["rejected"]}
+    )
+
+
+def _ingest(
+    context: dg.AssetExecutionContext, landing: Path, raw: Path, force: bool
+) -> list[DayResult]:
     results = []
     for day in context.partition_keys:
         if not (is_delivery_day(day) and (landing / day).is_dir()):
             continue
-        result = ingest_day(landing, day, raw, log=context.log.debug)
+        result = ingest_day(landing, day, raw, force=force, log=context.log.debug)
         skipped = " (unchanged, skipped)" if result.skipped else ""
         context.log.info(
             f"{day}: {result.accepted:,} accepted, {result.rejected:,} rejected, "
             f"{result.duplicates:,} duplicates{skipped}"
         )
         results.append(result)
-    metadata = _summary(results)
-    yield dg.MaterializeResult(asset_key=RAW_EVENTS, metadata=metadata)
-    yield dg.MaterializeResult(
-        asset_key=RAW_REJECTED_LINES, metadata={"rejected": metadata["rejected"]}
+    return results
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(
+            "delivery_days_pass_quality_suite",
+            asset=RAW_EVENTS,
+            blocking=True,
+            description="Great Expectations suite on every ingested delivery day: columns and "
+            "types, accepted event types, event_id unique after de-duplication, timestamp "
+            "sanity, share of rejected lines at most the configured maximum. A failing day "
+            "blocks the build and the publish until it is re-delivered (or the maximum raised).",
+        )
+    ],
+)
+def raw_quality(context: dg.AssetCheckExecutionContext, pipeline: PipelineResource):
+    # Great Expectations takes ~6 s to import: only the steps that validate load it
+    from orchestration.quality.raw_days import check_days
+
+    with pipeline.writer_lock(context.log.info) as paths:
+        qualities, validated, docs = check_days(paths, pipeline.max_reject_ratio, context.log.info)
+    failing = [q for q in qualities if not q.passed]
+    shown = [q for q in qualities if q.delivery_date in validated or not q.passed]
+    metadata: dict[str, dg.MetadataValue] = {
+        "days": dg.MetadataValue.int(len(qualities)),
+        "days_validated_now": dg.MetadataValue.int(len(validated)),
+        "failing_days": dg.MetadataValue.json([q.delivery_date for q in failing]),
+        "max_reject_ratio": dg.MetadataValue.float(pipeline.max_reject_ratio),
+        "per_day": dg.MetadataValue.md(quality_table(shown)),
+    }
+    if docs:
+        metadata["data_docs"] = dg.MetadataValue.path(str(docs))
+    yield dg.AssetCheckResult(
+        check_name="delivery_days_pass_quality_suite",
+        asset_key=RAW_EVENTS,
+        passed=not failing,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata=metadata,
+        description=(
+            f"{len(failing)} delivery day(s) failed, first {failing[0].delivery_date}: "
+            f"{failing[0].failures[0]}"
+            if failing
+            else None
+        ),
     )

@@ -2,13 +2,14 @@
 
 import datetime as dt
 import json
+import os
 
 import dagster as dg
 
-from ingest.raw_layer import raw_layer_digest
 from orchestration.assets.dbt import dbt_models
-from orchestration.build_definition import built_definition
-from orchestration.publish import publish
+from orchestration.build_definition import build_record
+from orchestration.publish import PublishError, publish
+from orchestration.quality.gate import gate_failures, mart_gate_failure, suite_version
 from orchestration.resources import PipelineResource
 from orchestration.settings import PUBLISHED_SCHEMAS
 
@@ -20,29 +21,44 @@ PUBLISHED_WAREHOUSE = dg.AssetKey(["warehouse", "published"])
     deps=[key for key in dbt_models.keys if key.path[0] in PUBLISHED_SCHEMAS],
     group_name="publish",
     description="The warehouse file: marts and audit schemas copied from the build database "
-    "and swapped in atomically after dbt build and its tests passed.",
+    "and swapped in atomically, only after dbt build, its tests and the blocking data-quality "
+    "checks passed and every ingested delivery day passed its suite.",
 )
 def published_warehouse(
     context: dg.AssetExecutionContext, pipeline: PipelineResource
 ) -> dg.MaterializeResult:
-    paths, config = pipeline.paths, pipeline.metrics_config()
-    definition = built_definition(paths)  # what dbt recorded for the build being published
-    stamp = {
-        "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "config_hash": config.content_hash,
-        "definition_hash": definition,
-        "raw_digest": raw_layer_digest(paths.raw),
-        "dagster_run_id": context.run.run_id,
-    }
-    result = publish(paths.build_db, paths.warehouse, PUBLISHED_SCHEMAS, stamp)
-    paths.publish_record.write_text(json.dumps(stamp, indent=2))
+    config = pipeline.metrics_config()
+    with pipeline.writer_lock(context.log.info) as paths:
+        build = build_record(paths)
+        blocked = gate_failures(paths, pipeline.max_reject_ratio)
+        blocked += [reason] if (reason := mart_gate_failure(paths, build)) else []
+        if blocked:
+            raise PublishError(
+                f"not published: {blocked[0]}"
+                + (f" (and {len(blocked) - 1} more)" if len(blocked) > 1 else "")
+            )
+        stamp = {
+            "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "config_hash": config.content_hash,
+            # what dbt recorded for the build being published
+            "definition_hash": str(build["definition_hash"]),
+            "raw_digest": str(build["raw_digest"]),
+            "build_id": str(build["build_id"]),
+            "quality_gate": suite_version(pipeline.max_reject_ratio),
+            "dagster_run_id": context.run.run_id,
+        }
+        result = publish(paths.build_db, paths.warehouse, PUBLISHED_SCHEMAS, stamp)
+        tmp = paths.publish_record.with_name(f".{paths.publish_record.name}.tmp")
+        tmp.write_text(json.dumps(stamp, indent=2))
+        os.replace(tmp, paths.publish_record)
     context.log.info(f"published {paths.warehouse} ({result.size_bytes / 1e6:.1f} MB)")
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(paths.warehouse)),
             "size_mb": dg.MetadataValue.float(round(result.size_bytes / 1e6, 2)),
+            "published_at": dg.MetadataValue.text(stamp["published_at"]),
             "tables": dg.MetadataValue.json(result.tables),
             "config_hash": dg.MetadataValue.text(config.content_hash),
-            "definition_hash": dg.MetadataValue.text(str(definition)),
+            "definition_hash": dg.MetadataValue.text(stamp["definition_hash"]),
         }
     )

@@ -1,5 +1,5 @@
 -- Freshness and data quality per delivery day, for the Configuration dashboard: what each
--- day's landing files brought, what was rejected, and when this warehouse was built.
+-- day's landing files brought, what was rejected, when this warehouse was built and published.
 with accepted as (
 
     select
@@ -32,6 +32,8 @@ select
     accepted.oldest_event_at,
     accepted.newest_event_at,
     accepted.last_ingested_at,
-    cast(current_timestamp at time zone 'UTC' as timestamp) as built_at
+    cast(current_timestamp at time zone 'UTC' as timestamp) as built_at,
+    -- filled in the published copy by the publish step (orchestration/publish.py)
+    cast(null as timestamp) as last_published_at
 from accepted
 full outer join rejected using (delivery_date)

@@ -1,0 +1,88 @@
+"""What makes the pipeline run by itself: a sensor on the landing folder and a daily schedule."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+
+import dagster as dg
+
+from ingest.landing import delivery_days
+from ingest.raw_layer import pending_days
+from orchestration.jobs import RANGE_END_TAG, RANGE_START_TAG, refresh_job
+from orchestration.partitions import outside_partitions
+from orchestration.resources import PipelineResource
+from orchestration.settings import (
+    DAILY_SCHEDULE_CRON,
+    LANDING_SETTLE_SECONDS,
+    SENSOR_INTERVAL_SECONDS,
+)
+
+RETRY_SECONDS = 3600  # a day requested but still not ingested after this is requested again
+
+
+@dg.sensor(
+    job=refresh_job,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Launches refresh_job over the delivery days whose landing files are new or "
+    f"changed, once no file of theirs changed for {LANDING_SETTLE_SECONDS} s. Requests a day "
+    f"again if it is still not ingested {RETRY_SECONDS // 60} minutes later (a failed run).",
+)
+def landing_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineResource):
+    try:
+        days = delivery_days(pipeline.landing)
+    except FileNotFoundError as exc:
+        return dg.SkipReason(str(exc))
+    outside = outside_partitions(days)
+    if outside:  # no partition can take them: ingest the others, say so every tick
+        context.log.warning(
+            f"ignoring {len(outside)} landing folder(s) outside the delivery-day partitions: "
+            f"{', '.join(outside[:5])}"
+        )
+        days = [d for d in days if d not in outside]
+    # cursor: {day: [fingerprint requested, when]} for days requested and not yet ingested
+    requested: dict[str, list] = json.loads(context.cursor or "{}")
+    now = time.time()
+    pending = pending_days(pipeline.landing, days, pipeline.paths.raw)
+    settled = [p for p in pending if now - p.newest_mtime_ns / 1e9 >= LANDING_SETTLE_SECONDS]
+    due = [
+        p
+        for p in settled
+        if not (
+            p.delivery_date in requested
+            and requested[p.delivery_date][0] == p.fingerprint
+            and now - requested[p.delivery_date][1] < RETRY_SECONDS
+        )
+    ]
+    still_pending = {p.delivery_date for p in pending}
+    cursor = {d: v for d, v in requested.items() if d in still_pending}
+    cursor.update({p.delivery_date: [p.fingerprint, now] for p in due})
+    context.update_cursor(json.dumps(cursor, sort_keys=True))
+    if not due:
+        landing = len(pending) - len(settled)
+        return dg.SkipReason(
+            f"nothing new to ingest in {pipeline.landing}"
+            + (f"; {landing} day(s) still landing" if landing else "")
+        )
+    first, last = due[0].delivery_date, due[-1].delivery_date
+    key = hashlib.sha256(json.dumps([[p.delivery_date, p.fingerprint] for p in due]).encode())
+    return dg.RunRequest(
+        run_key=f"{first}..{last}:{key.hexdigest()[:12]}:{int(now)}",
+        tags={RANGE_START_TAG: first, RANGE_END_TAG: last},
+    )
+
+
+@dg.schedule(
+    job=refresh_job,
+    cron_schedule=DAILY_SCHEDULE_CRON,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every day: yesterday's delivery day (late files included), then the marts "
+    "and the publish, so the warehouse is rebuilt at least daily.",
+)
+def daily_refresh(context: dg.ScheduleEvaluationContext):
+    day = (context.scheduled_execution_time.date() - dt.timedelta(days=1)).isoformat()
+    return dg.RunRequest(run_key=day, partition_key=day)

@@ -1,0 +1,92 @@
+"""The Dagster instance of a warehouse: run history, schedules and sensors, the run queue.
+
+`<state>/dagster/dagster.yaml` is written by the first CLI run and by `make serve`, so
+`dagster dev` and the CLI share one history. Storage is SQLite in that folder unless
+SBM_DAGSTER_POSTGRES_URL is set (postgresql+psycopg2://user:password@host:port/db, through
+dagster-postgres); the URL is read from the environment when the instance starts and never
+written into the file. A process whose environment disagrees with the file about where the
+history lives is refused rather than allowed to switch it under a running `dagster dev`.
+
+    python -m orchestration.instance DAGSTER_HOME    writes the file (used by scripts/serve.sh)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+POSTGRES_ENV = "SBM_DAGSTER_POSTGRES_URL"
+# dagster-postgres needs psycopg2; SQLAlchemy 2.1 opens a bare postgresql:// with psycopg 3
+POSTGRES_SCHEME = "postgresql+psycopg2://"
+
+
+class InstanceConfigError(ValueError):
+    pass
+
+
+def instance_yaml() -> str:
+    config = """telemetry:
+  enabled: false
+# This instance serves one warehouse, and every run writes its state: one run at a time,
+# whichever way it was launched (UI, backfill, sensor, schedule); the others are queued, not
+# failed. CLI runs execute in-process, outside the queue: like every run, each of their
+# writing steps takes the state folder's file lock, which the kernel releases even when the
+# process is killed (a Dagster pool slot would stay claimed by a killed run).
+concurrency:
+  runs:
+    max_concurrent_runs: 1
+"""
+    url = os.environ.get(POSTGRES_ENV)
+    if url:
+        if not url.startswith(POSTGRES_SCHEME):
+            raise InstanceConfigError(
+                f"{POSTGRES_ENV} must start with {POSTGRES_SCHEME} (got {url.split(':')[0]}:...)"
+            )
+        config += f"""storage:
+  postgres:
+    postgres_url:
+      env: {POSTGRES_ENV}
+"""
+    return config
+
+
+def _uses_postgres(config: str) -> bool:
+    return "postgres_url:" in config
+
+
+def write_instance_yaml(dagster_home: Path) -> Path:
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    target = dagster_home / "dagster.yaml"
+    content = instance_yaml()
+    if target.exists():
+        current = target.read_text()
+        if current == content:
+            return target
+        if _uses_postgres(current) != _uses_postgres(content):
+            where = "PostgreSQL" if _uses_postgres(current) else "SQLite"
+            raise InstanceConfigError(
+                f"the Dagster instance in {dagster_home} keeps its run history in {where}, but "
+                f"{POSTGRES_ENV} is {'not set' if where == 'PostgreSQL' else 'set'}: set it as "
+                "for the other processes, or delete dagster.yaml there to switch"
+            )
+    tmp = target.with_name(f".dagster.yaml.{os.getpid()}")
+    tmp.write_text(content)
+    os.replace(tmp, target)
+    return target
+
+
+def instance_for(dagster_home: Path) -> dg.DagsterInstance:
+    write_instance_yaml(dagster_home)
+    return dg.DagsterInstance.from_config(str(dagster_home))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m orchestration.instance DAGSTER_HOME")
+    try:
+        print(write_instance_yaml(Path(sys.argv[1])))
+    except InstanceConfigError as exc:
+        sys.exit(f"error: {exc}")

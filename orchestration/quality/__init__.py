@@ -1,0 +1,6 @@
+"""Data-quality suites (Great Expectations 1.x) on ingested delivery days and on the marts."""
+
+import os
+
+# before any great_expectations import in this package: no usage statistics (no network here)
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")

@@ -1,0 +1,243 @@
+"""Dagster as a data engineer runs it: `dagster dev` (webserver + daemon) on a warehouse's own
+instance. The landing sensor launches a run by itself, a run launched meanwhile from the UI
+waits in the queue, and a backfill launched through the UI's GraphQL API over two delivery days
+(one of them re-delivered) runs once for the range and changes no number.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+import requests
+from conftest import REPO, Site, assert_same_numbers, clone_site, days_of
+
+from orchestration.instance import instance_for
+
+DAGSTER = str(Path(sys.executable).parent / "dagster")
+WRITER_JOBS = ("refresh_job", "build_job")
+
+
+@dataclass
+class DagsterDev:
+    site: Site
+    url: str
+    location: str
+    log: Path
+
+    def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
+        response = requests.post(
+            f"{self.url}/graphql", json={"query": query, "variables": variables}, timeout=60
+        )
+        response.raise_for_status()
+        body = response.json()
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+    def instance(self) -> dg.DagsterInstance:
+        return self.site.instance()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(condition, timeout: float, what: str, log: Path | None = None):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            tail = log.read_text()[-3000:] if log and log.exists() else ""
+            raise AssertionError(f"timed out waiting for {what}\n{tail}")
+        time.sleep(0.5)
+
+
+def _location(url: str) -> str | None:
+    try:
+        response = requests.post(
+            f"{url}/graphql",
+            json={
+                "query": "{ workspaceOrError { ... on Workspace { locationEntries { name "
+                "locationOrLoadError { __typename } } } } }"
+            },
+            timeout=10,
+        )
+    except requests.ConnectionError:
+        return None
+    entries = response.json()["data"]["workspaceOrError"]["locationEntries"]
+    loaded = [
+        e["name"]
+        for e in entries
+        if e["locationOrLoadError"]
+        and e["locationOrLoadError"]["__typename"] == "RepositoryLocation"
+    ]
+    return loaded[0] if loaded else None
+
+
+@pytest.fixture
+def dagster_dev(base_site: Site, demo_landing: Path, tmp_path: Path) -> Iterator[DagsterDev]:
+    site = clone_site(base_site, tmp_path, demo_landing)  # the last day has just landed
+    dagster_home = site.state / "dagster"
+    instance_for(dagster_home)  # dagster.yaml: queue and pool limits
+    port, log = _free_port(), tmp_path / "dagster-dev.log"
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(dagster_home),
+        "SBM_LANDING_DIR": str(site.landing),
+        "SBM_WAREHOUSE": str(site.warehouse),
+        "SBM_STATE_DIR": str(site.state),
+        "DO_NOT_TRACK": "1",
+    }
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [DAGSTER, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        location = _wait_for(lambda: _location(url), 180, "dagster dev to load the code", log)
+        yield DagsterDev(site, url, location, log)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+LAUNCH_RUN = """
+mutation($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}"""
+
+LAUNCH_BACKFILL = """
+mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}"""
+
+
+def _writer_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    return [r for r in instance.get_runs() if r.job_name in WRITER_JOBS]
+
+
+def test_sensor_launches_a_run_the_next_one_queues_and_a_ui_backfill_changes_nothing(
+    dagster_dev: DagsterDev, published_warehouse: Path
+):
+    dev, instance = dagster_dev, dagster_dev.instance()
+    last = days_of(dev.site.landing)[-1]
+
+    # 1. the landing sensor notices the new day and launches refresh_job for it by itself
+    sensor_run = _wait_for(
+        lambda: next(
+            (r for r in _writer_runs(instance) if r.tags.get("dagster/sensor_name")), None
+        ),
+        180,
+        "the landing sensor to launch a run",
+        dev.log,
+    )
+    assert sensor_run.job_name == "refresh_job"
+    assert sensor_run.tags["dagster/asset_partition_range_start"] == last
+
+    # 2. a build launched from the UI meanwhile is queued behind it, not started, not failed
+    selector = {
+        "repositoryLocationName": dev.location,
+        "repositoryName": "__repository__",
+        "jobName": "build_job",
+    }
+    launched = dev.graphql(LAUNCH_RUN, params={"selector": selector, "runConfigData": {}})
+    assert launched["launchRun"]["__typename"] == "LaunchRunSuccess", launched
+    build_id = launched["launchRun"]["run"]["runId"]
+
+    seen_queued_behind, most_in_progress = False, 0
+    done = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE}
+    deadline = time.monotonic() + 900
+    while True:
+        runs = {r.run_id: r for r in _writer_runs(instance)}
+        in_progress = [r for r in runs.values() if r.status == dg.DagsterRunStatus.STARTED]
+        most_in_progress = max(most_in_progress, len(in_progress))
+        if (
+            runs[build_id].status == dg.DagsterRunStatus.QUEUED
+            and runs[sensor_run.run_id].status not in done
+        ):
+            seen_queued_behind = True
+        if {runs[sensor_run.run_id].status, runs[build_id].status} <= done:
+            break
+        assert time.monotonic() < deadline, dev.log.read_text()[-3000:]
+        time.sleep(0.5)
+    assert runs[sensor_run.run_id].status == dg.DagsterRunStatus.SUCCESS
+    assert runs[build_id].status == dg.DagsterRunStatus.SUCCESS
+    assert seen_queued_behind and most_in_progress == 1
+    assert_same_numbers(dev.site.warehouse, published_warehouse)
+
+    # 3. the second-to-last day is re-delivered (same content, new file time), and a backfill
+    # of the last two days is launched as the UI's "Launch backfill" sends it
+    days = days_of(dev.site.landing)[-2:]
+    manifest = dev.site.state / "raw" / "manifest" / f"{days[0]}.json"
+    ingested_before = json.loads(manifest.read_text())["ingested_at"]
+    time.sleep(1)  # ingest times have second resolution
+    for path in (dev.site.landing / days[0]).iterdir():
+        os.utime(path)  # recent: the sensor waits 60 s for it to settle, the backfill does not
+    launched = dev.graphql(
+        LAUNCH_BACKFILL,
+        params={
+            "selector": {
+                "partitionSetName": "refresh_job_partition_set",
+                "repositorySelector": {
+                    "repositoryLocationName": dev.location,
+                    "repositoryName": "__repository__",
+                },
+            },
+            "partitionNames": days,
+            "fromFailure": False,
+        },
+    )
+    assert launched["launchPartitionBackfill"]["__typename"] == "LaunchBackfillSuccess", launched
+    backfill_id = launched["launchPartitionBackfill"]["backfillId"]
+
+    def backfill_finished() -> list[dg.DagsterRun] | None:
+        runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+        backfill = instance.get_backfill(backfill_id)
+        if runs and all(r.status in done for r in runs) and backfill.status.value != "REQUESTED":
+            return runs
+        return None
+
+    runs = _wait_for(backfill_finished, 900, "the backfill to finish", dev.log)
+    assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * len(runs)
+    covered = {
+        (
+            r.tags.get("dagster/asset_partition_range_start"),
+            r.tags.get("dagster/asset_partition_range_end"),
+        )
+        for r in runs
+    }
+    assert covered == {(days[0], days[1])}  # one run for the range (BackfillPolicy.single_run)
+    assert json.loads(manifest.read_text())["ingested_at"] != ingested_before  # read again
+    assert_same_numbers(dev.site.warehouse, published_warehouse)

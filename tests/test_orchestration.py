@@ -1,0 +1,396 @@
+"""Production orchestration: sensor and schedule, blocking checks that gate the publish, faults.
+
+Every run here is the real CLI (Dagster in-process, real dbt, real Great Expectations) on a
+copy of a warehouse built once over the demo landing files minus the last day; the reference
+for "the right numbers" is the warehouse built in one run over all demo days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from conftest import (
+    Site,
+    assert_same_numbers,
+    clone_site,
+    days_of,
+    file_digest,
+    query,
+    sbm,
+    table_rows,
+)
+
+from orchestration.assets.publish import published_warehouse as publish_asset
+from orchestration.automation import daily_refresh, landing_sensor
+from orchestration.definitions import defs
+from orchestration.instance import instance_for, instance_yaml
+from orchestration.jobs import RANGE_END_TAG, RANGE_START_TAG
+from orchestration.resources import PipelineResource
+from orchestration.runner import CLI_PROCESS_TAG
+
+
+def _last_error(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stderr.strip().splitlines()[-1]
+
+
+# --- automation ---------------------------------------------------------------------------
+
+
+def _write_day(landing: Path, day: str, name: str, lines: int, age_seconds: float) -> None:
+    folder = landing / day
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text("".join(f'{{"n": {n}}}\n' for n in range(lines)))
+    stamp = time.time() - age_seconds
+    os.utime(path, (stamp, stamp))
+
+
+def test_sensor_requests_new_settled_days_once(tmp_path: Path):
+    landing = tmp_path / "landing"
+    _write_day(landing, "2026-11-20", "a.ndjson", 3, age_seconds=3600)
+    _write_day(landing, "2026-11-21", "a.ndjson", 3, age_seconds=3600)
+    _write_day(landing, "2026-11-22", "a.ndjson", 3, age_seconds=1)  # still landing
+    _write_day(landing, "2019-12-31", "a.ndjson", 3, age_seconds=3600)  # before any partition
+    pipeline = PipelineResource(landing_dir=str(landing), warehouse_path=str(tmp_path / "w.db"))
+
+    first = landing_sensor.evaluate_tick(
+        dg.build_sensor_context(cursor=None, resources={"pipeline": pipeline})
+    )
+    (request,) = first.run_requests
+    assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == (
+        "2026-11-20",
+        "2026-11-21",
+    )
+
+    # the next tick, before the run ingested anything: nothing is requested twice
+    second = landing_sensor.evaluate_tick(
+        dg.build_sensor_context(cursor=first.cursor, resources={"pipeline": pipeline})
+    )
+    assert not second.run_requests
+    assert "1 day(s) still landing" in second.skip_message
+
+    # the day settles, and a file is added to an already requested day: both are new
+    stamp = time.time() - 3600
+    os.utime(landing / "2026-11-22" / "a.ndjson", (stamp, stamp))
+    _write_day(landing, "2026-11-21", "b.ndjson", 2, age_seconds=600)
+    third = landing_sensor.evaluate_tick(
+        dg.build_sensor_context(cursor=second.cursor, resources={"pipeline": pipeline})
+    )
+    (request,) = third.run_requests
+    assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == (
+        "2026-11-21",
+        "2026-11-22",
+    )
+    assert set(json.loads(third.cursor)) == {"2026-11-20", "2026-11-21", "2026-11-22"}
+
+
+def test_sensor_skips_days_already_in_the_raw_layer(base_site: Site):
+    pipeline = PipelineResource(
+        landing_dir=str(base_site.landing), warehouse_path=str(base_site.warehouse)
+    )
+    tick = landing_sensor.evaluate_tick(
+        dg.build_sensor_context(cursor=None, resources={"pipeline": pipeline})
+    )
+    assert not tick.run_requests and tick.skip_message.startswith("nothing new to ingest")
+
+
+def test_daily_schedule_requests_yesterdays_delivery_day():
+    tick = daily_refresh.evaluate_tick(
+        dg.build_schedule_context(
+            scheduled_execution_time=dt.datetime(2026, 11, 21, 2, 30, tzinfo=dt.UTC),
+            repository_def=defs.get_repository_def(),
+        )
+    )
+    (request,) = tick.run_requests
+    assert (request.partition_key, request.run_key) == ("2026-11-20", "2026-11-20")
+    assert daily_refresh.cron_schedule == "30 2 * * *"
+
+
+def test_instance_queues_runs_one_at_a_time_in_sqlite(tmp_path: Path):
+    instance = instance_for(tmp_path / "dagster")
+    assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
+    assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+    assert type(instance.run_storage).__name__ == "SqliteRunStorage"
+    assert (tmp_path / "dagster" / "dagster.yaml").read_text() == instance_yaml()
+
+
+# --- blocking checks ----------------------------------------------------------------------
+
+
+def test_failing_quality_suite_blocks_the_publish_until_fixed(
+    base_site: Site, demo_landing: Path, published_warehouse: Path, tmp_path: Path
+):
+    site = clone_site(base_site, tmp_path, demo_landing)
+    last = days_of(site.landing)[-1]
+    (site.landing / last / "garbage.ndjson").write_text("not json\n" * 5000)
+    before = file_digest(site.warehouse)
+
+    refused = site.run(check=False)
+    assert refused.returncode == 1
+    assert _last_error(refused).startswith(
+        "servisbot-metrics: error: refresh_job failed"
+    ) and f"first {last}: 5,0" in _last_error(refused)
+    assert "more than the maximum 5.0%" in _last_error(refused)
+    assert file_digest(site.warehouse) == before
+
+    # the outcome is recorded in Dagster with its metadata, and in the Data Docs
+    check = dg.AssetCheckKey(dg.AssetKey(["raw", "events"]), "delivery_days_pass_quality_suite")
+    record = site.instance().event_log_storage.get_latest_asset_check_execution_by_key([check])
+    evaluation = record[check].event.dagster_event.event_specific_data
+    assert not evaluation.passed and evaluation.metadata["failing_days"].value == [last]
+    docs = Path(evaluation.metadata["data_docs"].value)
+    assert docs == site.state / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    assert docs.is_file()
+
+    # nothing new, but the failing day still blocks: the gate is not forgotten
+    again = site.run(check=False)
+    assert again.returncode == 1 and "build_job failed" in _last_error(again)
+    assert file_digest(site.warehouse) == before
+
+    # an operator accepts the day with a higher maximum: published, numbers as expected
+    site.run("--max-reject-ratio", "0.9")
+    assert file_digest(site.warehouse) != before
+    expected = table_rows(published_warehouse, "marts.usage_daily")
+    assert table_rows(site.warehouse, "marts.usage_daily") == expected
+    (published_at,) = query(
+        site.warehouse, "SELECT DISTINCT last_published_at FROM marts.pipeline_status"
+    )[0]
+    stamp = dict(query(site.warehouse, "SELECT key, value FROM marts.publish_info"))
+    assert published_at == dt.datetime.fromisoformat(stamp["published_at"]).replace(tzinfo=None)
+
+
+def test_failing_dbt_test_blocks_the_publish(
+    base_site: Site, demo_landing: Path, published_warehouse: Path, tmp_path: Path
+):
+    site = clone_site(base_site, tmp_path, demo_landing)
+    before = file_digest(site.warehouse)
+    # corrupt state: an incremental model gains a duplicate that no new data touches
+    with duckdb.connect(str(site.state / "build.duckdb")) as con:
+        con.execute(
+            "INSERT INTO staging.stg_messenger__events "
+            "SELECT * FROM staging.stg_messenger__events ORDER BY event_id LIMIT 1"
+        )
+
+    refused = site.run(check=False)
+    assert refused.returncode == 1
+    assert _last_error(refused).startswith("servisbot-metrics: error: refresh_job failed") and (
+        "check unique_stg_messenger__events_event_id on staging/stg_messenger__events failed: "
+        "dbt test, 1 failing row(s)" in _last_error(refused)
+    )
+    assert file_digest(site.warehouse) == before
+
+    site.run("--full-refresh")  # the way out: rebuild from the raw layer
+    assert_same_numbers(site.warehouse, published_warehouse)
+
+
+def _publish_alone(site: Site) -> dg.ExecuteInProcessResult:
+    """Materialize only the published warehouse, as *Materialize* on that one asset would."""
+    pipeline = PipelineResource(landing_dir=str(site.landing), warehouse_path=str(site.warehouse))
+    return dg.materialize(
+        [publish_asset],
+        resources={"pipeline": pipeline},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def _publish_error(result: dg.ExecuteInProcessResult) -> str:
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    return failure.step_failure_data.error.cause.message
+
+
+def test_publish_alone_refuses_a_build_that_is_unfinished_or_unchecked(
+    base_site: Site, demo_landing: Path, tmp_path: Path
+):
+    site = clone_site(base_site, tmp_path, demo_landing, with_last_day=False)
+    before = file_digest(site.warehouse)
+    record = site.state / "build.json"
+    finished = json.loads(record.read_text())
+
+    assert _publish_alone(site).success  # the build its checks passed: published again
+
+    record.write_text(json.dumps({**finished, "in_progress": True}))  # a run's dbt was killed
+    refused = _publish_alone(site)
+    assert "not published: the build database holds an unfinished build" in _publish_error(refused)
+
+    record.write_text(json.dumps({**finished, "build_id": "another run"}))  # not checked
+    refused = _publish_alone(site)
+    assert "not published: the marts of the current build have not been checked" in (
+        _publish_error(refused)
+    )
+    assert table_rows(site.warehouse, "marts.usage_daily") == table_rows(
+        base_site.warehouse, "marts.usage_daily"
+    )
+    assert file_digest(site.warehouse) != before  # only the first (allowed) publish swapped it
+
+
+# --- faults -------------------------------------------------------------------------------
+
+
+def _wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _build_in_progress(state: Path) -> bool:
+    record = state / "build.json"
+    try:
+        return json.loads(record.read_text()).get("in_progress", False)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return False
+
+
+def test_kill_9_during_dbt_keeps_the_published_file_and_the_next_run_converges(
+    base_site: Site, demo_landing: Path, published_warehouse: Path, tmp_path: Path
+):
+    site = clone_site(base_site, tmp_path, demo_landing)
+    before = file_digest(site.warehouse)
+    proc = subprocess.Popen(
+        site.command(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: dbt is a child of the CLI
+    )
+    try:
+        _wait_for(lambda: _build_in_progress(site.state), 300, "dbt build to start")
+        time.sleep(3)  # well into the build: staging written, later models not yet
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert file_digest(site.warehouse) == before
+    assert query(site.warehouse, "SELECT count(*) FROM marts.usage_daily")[0][0] > 0
+
+    rerun = site.run()
+    assert "the previous build did not finish" in rerun.stderr
+    assert_same_numbers(site.warehouse, published_warehouse)
+    # the killed run is marked failed in the run history, not left "started" forever
+    runs = site.instance().get_runs()
+    assert not [r for r in runs if r.status == dg.DagsterRunStatus.STARTED]
+    killed = [
+        r.status
+        for r in runs
+        if r.tags.get(CLI_PROCESS_TAG, "").startswith(f"{socket.gethostname()}:{proc.pid}:")
+    ]
+    assert killed == [dg.DagsterRunStatus.FAILURE]
+
+
+READER = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+query = "SELECT count(*), sum(impressions) FROM marts.usage_daily"
+print(*con.execute(query).fetchone(), flush=True)
+sys.stdin.readline()  # hold the file open until told
+print(*con.execute(query).fetchone(), flush=True)
+"""
+
+
+def test_run_succeeds_while_a_reader_holds_the_published_file(
+    base_site: Site, demo_landing: Path, published_warehouse: Path, tmp_path: Path
+):
+    site = clone_site(base_site, tmp_path, demo_landing)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(site.warehouse)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        old_view = reader.stdout.readline().split()
+        site.run()
+        reader.stdin.write("\n")
+        reader.stdin.flush()
+        still_old = reader.stdout.readline().split()
+    finally:
+        reader.kill()
+        reader.wait()
+    assert still_old == old_view  # the open connection keeps a consistent (old) view
+    new_view = query(site.warehouse, "SELECT count(*), sum(impressions) FROM marts.usage_daily")
+    assert [str(v) for v in new_view[0]] != old_view
+    assert_same_numbers(site.warehouse, published_warehouse)
+
+
+def test_two_runs_launched_together_both_succeed_with_the_right_numbers(
+    base_site: Site, demo_landing: Path, published_warehouse: Path, tmp_path: Path
+):
+    site = clone_site(base_site, tmp_path, demo_landing)
+    procs = [
+        subprocess.Popen(
+            site.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=900)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[-2000:] for o in outputs]
+    # nearly all of a run holds the state's lock, so two runs at once must have waited
+    assert any("another run is writing this warehouse's state; waiting" in o for o in outputs)
+    assert_same_numbers(site.warehouse, published_warehouse)
+    assert not list(site.warehouse.parent.glob(".wh.duckdb.*"))  # no copy left behind
+
+
+def test_backfilling_a_day_again_changes_nothing(
+    base_site: Site, demo_landing: Path, tmp_path: Path
+):
+    site = clone_site(base_site, tmp_path, demo_landing, with_last_day=False)
+    day = days_of(site.landing)[-2]
+    manifest = site.state / "raw" / "manifest" / f"{day}.json"
+    ingested_before = json.loads(manifest.read_text())["ingested_at"]
+    time.sleep(1)  # ingest times have second resolution
+
+    done = sbm(
+        "backfill",
+        "--landing",
+        site.landing,
+        "--warehouse",
+        site.warehouse,
+        "--from",
+        day,
+        "--to",
+        day,
+    )
+    assert f"re-ingesting 1 delivery day(s) {day} .. {day}" in done.stderr
+    assert json.loads(manifest.read_text())["ingested_at"] != ingested_before  # read again
+    assert_same_numbers(site.warehouse, base_site.warehouse)
+
+
+def test_backfill_rejects_a_range_outside_the_landing_folder(base_site: Site, tmp_path: Path):
+    result = sbm(
+        "backfill",
+        "--landing",
+        base_site.landing,
+        "--warehouse",
+        tmp_path / "w.duckdb",
+        "--from",
+        "2021-01-01",
+        "--to",
+        "2021-01-31",
+        check=False,
+    )
+    assert result.returncode == 1
+    assert _last_error(result).startswith("servisbot-metrics: error: no delivery-day folders")
+    usage = sbm(
+        "backfill",
+        "--landing",
+        base_site.landing,
+        "--warehouse",
+        tmp_path / "w.duckdb",
+        "--from",
+        "yesterday",
+        "--to",
+        "2021-01-31",
+        check=False,
+    )
+    assert usage.returncode == 2 and "not a date (YYYY-MM-DD): yesterday" in usage.stderr
