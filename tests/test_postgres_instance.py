@@ -30,8 +30,12 @@ def _free_port() -> int:
 
 
 def _as_postgres_user(command: list[str]) -> list[str]:
-    """initdb and the server refuse to run as root: run them as Debian's `postgres` user."""
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+    """initdb and the server refuse to run as root: run them as Debian's `postgres` user
+    (runuser lives in /usr/sbin, which a non-login PATH may lack)."""
+    if os.geteuid() != 0:
+        return command
+    runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+    return [runuser, "-u", "postgres", "--", *command]
 
 
 @pytest.fixture(scope="module")

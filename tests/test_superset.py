@@ -19,12 +19,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pytest
 import requests
 import yaml
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 REPO = Path(__file__).resolve().parents[1]
 SUPERSET_DIR = REPO / "superset"
@@ -348,6 +351,26 @@ def test_analyst_sql_lab_on_marts_only(superset: Superset) -> None:
         assert "TABLE_SECURITY_ACCESS_ERROR" in denied.text, denied.text
 
 
+def _pick_last_week(page: Page) -> None:
+    """Open the date filter, choose range type Last (typed into the select: a mouse click on the
+    option can land while its dropdown still animates and be lost), then Last week."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    page.locator('[data-test="time-range-trigger"]').first.click()
+    range_type = page.locator('.ant-popover [data-test="Range type"]')
+    last_week = page.locator(".ant-popover").get_by_text("Last week", exact=True)
+    for attempt in range(3):
+        range_type.click()
+        page.keyboard.type("Last")
+        page.keyboard.press("Enter")
+        try:
+            last_week.click(timeout=10_000)
+            return
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
+
+
 def test_viewer_browses_every_dashboard_in_chromium(
     superset: Superset, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> None:
@@ -382,10 +405,7 @@ def test_viewer_browses_every_dashboard_in_chromium(
                     if time_range == "Last 30 days":
                         page.goto(f"{superset.base_url}/superset/dashboard/{slug}/")
                     else:  # the viewer picks Last week in the date filter and applies it
-                        page.locator('[data-test="time-range-trigger"]').first.click()
-                        page.locator(".ant-popover .ant-select").first.click()
-                        page.locator('.ant-select-item-option[title="Last"]').click()
-                        page.locator(".ant-popover").get_by_text("Last week", exact=True).click()
+                        _pick_last_week(page)
                         page.locator('[data-test="date-filter-control__apply-button"]').click()
                         page.locator('[data-test="filter-bar__apply-button"]').click()
                     page.wait_for_load_state("networkidle")

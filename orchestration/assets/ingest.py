@@ -117,6 +117,7 @@ def raw_quality(context: dg.AssetCheckExecutionContext, pipeline: PipelineResour
         "max_reject_ratio": dg.MetadataValue.float(pipeline.max_reject_ratio),
         "per_day": dg.MetadataValue.md(quality_table(shown)),
     }
+    docs = docs or (paths.data_docs if paths.data_docs.exists() else None)
     if docs:
         metadata["data_docs"] = dg.MetadataValue.path(str(docs))
     yield dg.AssetCheckResult(
