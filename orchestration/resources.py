@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from orchestration.locks import exclusive
 from orchestration.metrics_config import MetricsConfig, load_config
 from orchestration.settings import (
     DEFAULT_MAX_REJECT_RATIO,
@@ -65,11 +65,8 @@ class PipelineResource(dg.ConfigurableResource):
         An OS file lock, so a killed process (even `kill -9`) releases it at once.
         """
         paths = self.paths
-        paths.state.mkdir(parents=True, exist_ok=True)
-        with open(paths.lock, "w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                log("another run is writing this warehouse's state; waiting for it")
-                fcntl.flock(handle, fcntl.LOCK_EX)
+        with exclusive(
+            paths.lock,
+            lambda: log("another run is writing this warehouse's state; waiting for it"),
+        ):
             yield paths

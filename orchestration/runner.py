@@ -4,8 +4,9 @@ run: refresh_job over the delivery days whose landing files are new or changed (
 their range), or build_job when nothing is new but the published warehouse is missing, out of
 date or refused last time. backfill: refresh_job over a given range, re-reading every day.
 A failure anywhere (a step, a dbt test, a blocking data-quality check) raises, and the
-published file stays as it was. Every writing step takes the state folder's file lock, so runs
-launched together wait for each other instead of failing.
+published file stays as it was. A command holds the state folder's command lock from start to
+end, so CLI runs launched together go one after another; every writing step also takes the
+writer lock, which runs launched from Dagster (the UI, the sensor, the schedule) share.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import os
 import socket
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from orchestration.build_definition import definition_hash
 from orchestration.definitions import build_definitions
 from orchestration.instance import instance_for
 from orchestration.jobs import RANGE_END_TAG, RANGE_START_TAG
+from orchestration.locks import exclusive
 from orchestration.partitions import latest_delivery_day, outside_partitions
 from orchestration.publish import REQUIRED_TABLES
 from orchestration.quality.gate import suite_version
@@ -191,8 +194,24 @@ def run_pipeline(
     max_reject_ratio: float | None = None,
 ) -> RunSummary:
     pipeline = _pipeline(landing, warehouse, config, state_dir, max_reject_ratio)
-    paths = pipeline.paths
     days = _landing_days(pipeline)
+    with _one_command_at_a_time(pipeline.paths, log):
+        return _run(pipeline, days, log, full_refresh)
+
+
+def _one_command_at_a_time(
+    paths: WarehousePaths, log: Callable[[str], None]
+) -> AbstractContextManager[None]:
+    return exclusive(
+        paths.command_lock,
+        lambda: log("another servisbot-metrics command is using this warehouse; waiting for it"),
+    )
+
+
+def _run(
+    pipeline: PipelineResource, days: list[str], log: Callable[[str], None], full_refresh: bool
+) -> RunSummary:
+    paths = pipeline.paths
     summary = RunSummary(days_seen=len(days))
     defs = build_definitions(pipeline)
     instance = instance_for(paths.dagster_home)
@@ -243,6 +262,13 @@ def backfill_pipeline(
     days = [d for d in _landing_days(pipeline) if first <= d <= last]
     if not days:
         raise RunError(f"no delivery-day folders between {first} and {last} in {pipeline.landing}")
+    with _one_command_at_a_time(pipeline.paths, log):
+        return _backfill(pipeline, days, log)
+
+
+def _backfill(
+    pipeline: PipelineResource, days: list[str], log: Callable[[str], None]
+) -> RunSummary:
     instance = instance_for(pipeline.paths.dagster_home)
     _fail_abandoned_runs(instance)
     log(f"backfill: re-ingesting {len(days)} delivery day(s) {days[0]} .. {days[-1]}")

@@ -86,6 +86,11 @@ class WarehousePaths:
         return self.state / "run.lock"
 
     @property
+    def command_lock(self) -> Path:
+        """Held by a whole `servisbot-metrics run` or `backfill`: CLI runs go one after another."""
+        return self.state / "command.lock"
+
+    @property
     def quality(self) -> Path:
         """Data-quality outcome of each ingested delivery day (the publish gate reads it)."""
         return self.raw / "quality"

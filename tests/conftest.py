@@ -18,6 +18,7 @@ from orchestration.instance import instance_for
 
 REPO = Path(__file__).resolve().parent.parent
 SBM = str(Path(sys.executable).parent / "servisbot-metrics")
+DAGSTER = str(Path(sys.executable).parent / "dagster")
 DEMO_DAYS, DEMO_EVENTS, DEMO_SEED = 7, 40_000, 11
 
 

@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,11 +20,10 @@ from typing import Any
 import dagster as dg
 import pytest
 import requests
-from conftest import REPO, Site, assert_same_numbers, clone_site, days_of
+from conftest import DAGSTER, REPO, Site, assert_same_numbers, clone_site, days_of
 
 from orchestration.instance import instance_for
 
-DAGSTER = str(Path(sys.executable).parent / "dagster")
 WRITER_JOBS = ("refresh_job", "build_job")
 
 

@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 import os
+from collections.abc import Iterator
 
 import dagster as dg
 
@@ -23,13 +24,20 @@ PUBLISHED_WAREHOUSE = dg.AssetKey(["warehouse", "published"])
     description="The warehouse file: marts and audit schemas copied from the build database "
     "and swapped in atomically, only after dbt build, its tests and the blocking data-quality "
     "checks passed and every ingested delivery day passed its suite.",
+    output_required=False,  # not materialized when another run's newer build superseded ours
 )
 def published_warehouse(
     context: dg.AssetExecutionContext, pipeline: PipelineResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     config = pipeline.metrics_config()
     with pipeline.writer_lock(context.log.info) as paths:
         build = build_record(paths)
+        if newer := _superseding_run(context, build):
+            context.log.info(
+                f"not publishing: run {newer} rebuilt the marts after this run built them "
+                "(runs take turns step by step); that run checks and publishes its build"
+            )
+            return
         blocked = gate_failures(paths, pipeline.max_reject_ratio)
         blocked += [reason] if (reason := mart_gate_failure(paths, build)) else []
         if blocked:
@@ -52,7 +60,7 @@ def published_warehouse(
         tmp.write_text(json.dumps(stamp, indent=2))
         os.replace(tmp, paths.publish_record)
     context.log.info(f"published {paths.warehouse} ({result.size_bytes / 1e6:.1f} MB)")
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(paths.warehouse)),
             "size_mb": dg.MetadataValue.float(round(result.size_bytes / 1e6, 2)),
@@ -62,3 +70,15 @@ def published_warehouse(
             "definition_hash": dg.MetadataValue.text(stamp["definition_hash"]),
         }
     )
+
+
+def _superseding_run(context: dg.AssetExecutionContext, build: dict) -> str | None:
+    """The run whose finished dbt build replaced the one this run made, if any. A run's steps
+    take the writer lock one at a time, so another run's dbt step can come between this run's
+    dbt step and its publish; that run checks its own build and publishes it."""
+    selected = context.run.asset_selection
+    built_here = selected is None or not selected.isdisjoint(dbt_models.keys)
+    finished = build.get("build_id") and not build.get("in_progress")
+    if built_here and finished and build["build_id"] != context.run.run_id:
+        return str(build["build_id"])
+    return None
