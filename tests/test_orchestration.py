@@ -19,6 +19,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 from conftest import (
     DAGSTER,
     Site,
@@ -33,7 +34,7 @@ from conftest import (
 
 from orchestration.assets.publish import published_warehouse as publish_asset
 from orchestration.automation import daily_refresh, landing_sensor
-from orchestration.definitions import defs
+from orchestration.definitions import build_definitions, defs
 from orchestration.instance import instance_for, instance_yaml
 from orchestration.jobs import RANGE_END_TAG, RANGE_START_TAG
 from orchestration.resources import PipelineResource
@@ -233,6 +234,48 @@ def test_publish_alone_refuses_a_build_that_is_unfinished_or_unchecked(
         base_site.warehouse, "marts.usage_daily"
     )
     assert file_digest(site.warehouse) != before  # only the first (allowed) publish swapped it
+
+
+def build_job_from_env() -> dg.JobDefinition:
+    """build_job as Dagster runs it from the UI: the pipeline configured by SBM_* variables."""
+    return build_definitions(PipelineResource.from_env()).resolve_job_def("build_job")
+
+
+def test_a_failed_publish_re_executed_from_failure_publishes_its_parents_build(
+    base_site: Site, demo_landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    site = clone_site(base_site, tmp_path, demo_landing, with_last_day=False)
+    for name, value in {
+        "SBM_LANDING_DIR": site.landing,
+        "SBM_WAREHOUSE": site.warehouse,
+        "SBM_STATE_DIR": site.state,
+    }.items():
+        monkeypatch.setenv(name, str(value))
+    site.warehouse.unlink()
+    site.warehouse.mkdir()  # the publish cannot rename its copy onto a folder
+    instance, job = site.instance(), dg.reconstructable(build_job_from_env)
+    in_process = {"execution": {"config": {"in_process": {}}}}
+
+    failed = dg.execute_job(job, instance=instance, raise_on_error=False, run_config=in_process)
+    assert not failed.success
+    assert [e.step_key for e in failed.all_events if e.is_step_failure] == ["warehouse__published"]
+
+    site.warehouse.rmdir()
+    again = dg.execute_job(
+        job,
+        instance=instance,
+        raise_on_error=False,
+        run_config=in_process,
+        reexecution_options=dg.ReexecutionOptions.from_failure(failed.run_id, instance),
+    )
+    assert again.success
+    assert [e.asset_key for e in again.all_events if e.is_step_materialization] == [
+        publish_asset.key
+    ]  # only the publish ran, and it published the build its parent run made and checked
+    stamp = json.loads((site.state / "published.json").read_text())
+    assert (stamp["build_id"], stamp["dagster_run_id"]) == (failed.run_id, again.run_id)
+    assert_same_numbers(site.warehouse, base_site.warehouse)
+    assert not list(site.warehouse.parent.glob(".wh.duckdb.*"))  # the failed copy is gone
 
 
 # --- faults -------------------------------------------------------------------------------

@@ -75,10 +75,13 @@ def published_warehouse(
 def _superseding_run(context: dg.AssetExecutionContext, build: dict) -> str | None:
     """The run whose finished dbt build replaced the one this run made, if any. A run's steps
     take the writer lock one at a time, so another run's dbt step can come between this run's
-    dbt step and its publish; that run checks its own build and publishes it."""
-    selected = context.run.asset_selection
-    built_here = selected is None or not selected.isdisjoint(dbt_models.keys)
-    finished = build.get("build_id") and not build.get("in_progress")
-    if built_here and finished and build["build_id"] != context.run.run_id:
-        return str(build["build_id"])
-    return None
+    dbt step and its publish; that run checks its own build and publishes it. A run whose dbt
+    step did not execute (publish alone, a re-execution of a failed publish) made no build."""
+    run = context.run
+    if not build.get("build_id") or build.get("in_progress") or build["build_id"] == run.run_id:
+        return None
+    steps, selected = run.step_keys_to_execute, run.asset_selection
+    built_here = (steps is None or dbt_models.op.name in steps) and (
+        selected is None or not selected.isdisjoint(dbt_models.keys)
+    )
+    return str(build["build_id"]) if built_here else None
