@@ -143,6 +143,16 @@ class Site:
     def instance(self) -> dg.DagsterInstance:
         return instance_for(self.state / "dagster")
 
+    def dagster_env(self) -> dict[str, str]:
+        """What a Dagster process launched for this site reads (PipelineResource.from_env)."""
+        return {
+            "DAGSTER_HOME": str(self.state / "dagster"),
+            "SBM_LANDING_DIR": str(self.landing),
+            "SBM_WAREHOUSE": str(self.warehouse),
+            "SBM_STATE_DIR": str(self.state),
+            "DO_NOT_TRACK": "1",
+        }
+
 
 def days_of(landing: Path) -> list[str]:
     return sorted(p.name for p in landing.iterdir())

@@ -22,8 +22,6 @@ import pytest
 import requests
 from conftest import DAGSTER, REPO, Site, assert_same_numbers, clone_site, days_of
 
-from orchestration.instance import instance_for
-
 WRITER_JOBS = ("refresh_job", "build_job")
 
 
@@ -90,17 +88,9 @@ def _location(url: str) -> str | None:
 @pytest.fixture
 def dagster_dev(base_site: Site, demo_landing: Path, tmp_path: Path) -> Iterator[DagsterDev]:
     site = clone_site(base_site, tmp_path, demo_landing)  # the last day has just landed
-    dagster_home = site.state / "dagster"
-    instance_for(dagster_home)  # dagster.yaml: queue and pool limits
+    site.instance()  # dagster.yaml: the run queue's limit
     port, log = _free_port(), tmp_path / "dagster-dev.log"
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(dagster_home),
-        "SBM_LANDING_DIR": str(site.landing),
-        "SBM_WAREHOUSE": str(site.warehouse),
-        "SBM_STATE_DIR": str(site.state),
-        "DO_NOT_TRACK": "1",
-    }
+    env = {**os.environ, **site.dagster_env()}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [DAGSTER, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],

@@ -245,12 +245,8 @@ def test_a_failed_publish_re_executed_from_failure_publishes_its_parents_build(
     base_site: Site, demo_landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     site = clone_site(base_site, tmp_path, demo_landing, with_last_day=False)
-    for name, value in {
-        "SBM_LANDING_DIR": site.landing,
-        "SBM_WAREHOUSE": site.warehouse,
-        "SBM_STATE_DIR": site.state,
-    }.items():
-        monkeypatch.setenv(name, str(value))
+    for name, value in site.dagster_env().items():
+        monkeypatch.setenv(name, value)
     site.warehouse.unlink()
     site.warehouse.mkdir()  # the publish cannot rename its copy onto a folder
     instance, job = site.instance(), dg.reconstructable(build_job_from_env)
@@ -393,18 +389,10 @@ def test_a_dagster_run_and_a_cli_run_interleaving_both_succeed(
     writer lock, so their steps interleave: the CLI run's dbt build lands between the Dagster
     run's dbt build and its publish. The Dagster run then leaves publishing to the CLI run."""
     site = clone_site(base_site, tmp_path, demo_landing)
-    instance_for(site.state / "dagster")
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(site.state / "dagster"),
-        "SBM_LANDING_DIR": str(site.landing),
-        "SBM_WAREHOUSE": str(site.warehouse),
-        "SBM_STATE_DIR": str(site.state),
-        "DO_NOT_TRACK": "1",
-    }
+    site.instance()  # dagster.yaml for the launched process
     launched = subprocess.Popen(
         [DAGSTER, "job", "execute", "-m", "orchestration.definitions", "-j", "build_job"],
-        env=env,
+        env={**os.environ, **site.dagster_env()},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
