@@ -37,8 +37,8 @@ uv:
 	fi
 
 setup: uv  ## create both locked environments (.venv and superset/.venv)
-	$(UV) sync --frozen --quiet
-	$(UV) sync --frozen --quiet --project superset
+	$(UV) sync --frozen --quiet --compile-bytecode
+	$(UV) sync --frozen --quiet --compile-bytecode --project superset
 
 demo-data: setup  ## generate 30 days of synthetic events into $(LANDING) (once)
 	@if [ -d "$(LANDING)" ] && [ -n "$$(ls -A $(LANDING) 2>/dev/null)" ]; then \
