@@ -23,6 +23,9 @@ class ExpectationOutcome:
     expectation: str  # "expect_column_values_to_be_unique(event_id)"
     passed: bool
     observed: str  # observed value or unexpected count, for the metadata table
+    column: str | None = None
+    # the failing rows, as {row key column: value, column: value}, when validated with a row key
+    unexpected_rows: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ class GxProject:
         self._source = self._context.data_sources.add_or_update_pandas(DATASOURCE)
         self._checkpoints: dict[str, Any] = {}
 
-    def _checkpoint(self, suite_name: str, expectations: list[Any]) -> Any:
+    def _checkpoint(self, suite_name: str, expectations: list[Any], row_key: str | None) -> Any:
         if suite_name not in self._checkpoints:
             names = {asset.name for asset in self._source.assets}
             asset = (
@@ -91,23 +94,39 @@ class GxProject:
                 gx.Checkpoint(
                     name=suite_name,
                     validation_definitions=[validation],
-                    result_format={"result_format": "SUMMARY"},
+                    result_format=(
+                        {"result_format": "COMPLETE", "unexpected_index_column_names": [row_key]}
+                        if row_key
+                        else {"result_format": "SUMMARY"}
+                    ),
                 )
             )
         return self._checkpoints[suite_name]
 
     def validate(
-        self, suite_name: str, expectations: list[Any], frame: Any, batch: str
+        self,
+        suite_name: str,
+        expectations: list[Any],
+        frame: Any,
+        batch: str,
+        row_key: str | None = None,
     ) -> SuiteOutcome:
-        """Validate `frame` against the suite; the result is stored under the run name `batch`."""
-        checkpoint = self._checkpoint(suite_name, expectations)
+        """Validate `frame` against the suite; the result is stored under the run name `batch`.
+        With `row_key`, each outcome lists its failing rows identified by that column."""
+        checkpoint = self._checkpoint(suite_name, expectations, row_key)
         result = checkpoint.run(
             batch_parameters={"dataframe": frame},
             run_id=gx.RunIdentifier(run_name=f"{suite_name} {batch}"),
         )
         (validation,) = result.run_results.values()
         outcomes = [
-            ExpectationOutcome(_label(r.expectation_config), bool(r.success), _observed(r.result))
+            ExpectationOutcome(
+                _label(r.expectation_config),
+                bool(r.success),
+                _observed(r.result),
+                r.expectation_config.kwargs.get("column"),
+                tuple(r.result.get("unexpected_index_list") or ()),
+            )
             for r in validation.results
         ]
         return SuiteOutcome(bool(result.success), outcomes)
