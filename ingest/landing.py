@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+
 LANDING_SUFFIXES = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz")
 
 
@@ -19,15 +21,16 @@ class LandingFile:
     size: int
     mtime_ns: int
 
-    def read_text(self) -> tuple[str, bool]:
-        """The file's text, and whether it was valid UTF-8 (bad bytes become U+FFFD)."""
+    def read_text(self) -> tuple[pa.LargeStringArray, bool]:
+        """The file's text as a one-element Arrow array, and whether it was valid UTF-8 (bad
+        bytes become U+FFFD). Valid text is checked by Arrow and never becomes a Python str."""
         data = self.path.read_bytes()
         if self.path.name.endswith(".gz"):
             data = gzip.decompress(data)
         try:
-            return data.decode("utf-8"), True
-        except UnicodeDecodeError:
-            return data.decode("utf-8", errors="replace"), False
+            return pa.array([data], pa.large_binary()).cast(pa.large_string()), True
+        except pa.ArrowInvalid:
+            return pa.array([data.decode("utf-8", errors="replace")], pa.large_string()), False
 
 
 def is_delivery_day(name: str) -> bool:
