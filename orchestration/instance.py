@@ -27,7 +27,30 @@ class InstanceConfigError(ValueError):
     pass
 
 
-def instance_yaml() -> str:
+def _sqlite_storage(dagster_home: Path) -> str:
+    """Dagster's default SQLite layout under DAGSTER_HOME, with the event log's connections kept
+    open (event_log.py). Absolute paths: the file is rewritten for a state folder copied or
+    moved elsewhere, since the content then differs."""
+    home = dagster_home.resolve()
+    return f"""run_storage:
+  module: dagster._core.storage.runs
+  class: SqliteRunStorage
+  config:
+    base_dir: {home / "history"}
+event_log_storage:
+  module: orchestration.event_log
+  class: PooledSqliteEventLogStorage
+  config:
+    base_dir: {home / "history" / "runs"}
+schedule_storage:
+  module: dagster._core.storage.schedules
+  class: SqliteScheduleStorage
+  config:
+    base_dir: {home / "schedules"}
+"""
+
+
+def instance_yaml(dagster_home: Path) -> str:
     config = """telemetry:
   enabled: false
 # This instance serves one warehouse, and every run writes its state: one run at a time,
@@ -50,6 +73,8 @@ concurrency:
     postgres_url:
       env: {POSTGRES_ENV}
 """
+    else:
+        config += _sqlite_storage(dagster_home)
     return config
 
 
@@ -60,7 +85,7 @@ def _uses_postgres(config: str) -> bool:
 def write_instance_yaml(dagster_home: Path) -> Path:
     dagster_home.mkdir(parents=True, exist_ok=True)
     target = dagster_home / "dagster.yaml"
-    content = instance_yaml()
+    content = instance_yaml(dagster_home)
     if target.exists():
         current = target.read_text()
         if current == content:

@@ -123,7 +123,9 @@ def test_instance_queues_runs_one_at_a_time_in_sqlite(tmp_path: Path):
     assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
     assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
     assert type(instance.run_storage).__name__ == "SqliteRunStorage"
-    assert (tmp_path / "dagster" / "dagster.yaml").read_text() == instance_yaml()
+    home = tmp_path / "dagster"
+    assert (home / "dagster.yaml").read_text() == instance_yaml(home)
+    assert type(instance.event_log_storage).__name__ == "PooledSqliteEventLogStorage"
 
 
 # --- blocking checks ----------------------------------------------------------------------
