@@ -242,31 +242,28 @@ def _print_charts(timings: dict[str, list[float]]) -> None:
         print("  ".join(row))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/servisbot-metrics-bench"))
-    parser.add_argument("--repeat", type=int, default=20, help="runs of each chart query")
-    parser.add_argument("--no-charts", action="store_true", help="skip the Superset part")
-    parser.add_argument(
-        "--charts-only",
-        action="store_true",
-        help="only time the chart queries of --work's warehouse",
-    )
-    args = parser.parse_args(argv)
+@dataclass
+class Trial:
+    """One run of the whole benchmark: generate, full build, one day, floor."""
 
-    if args.charts_only:
-        warehouse = args.work / "warehouse.duckdb"
-        _print_charts(_time_queries(warehouse, _chart_sql(warehouse, args.work), args.repeat))
-        return 0
-    shutil.rmtree(args.work, ignore_errors=True)
-    args.work.mkdir(parents=True)
-    log = args.work / "harness.log"
-    generated, landing = args.work / "generated", args.work / "landing"
+    events: int
+    last_day: int
+    days: int
+    generate: Measured
+    full: Measured
+    one_day: Measured
+    floor_s: float
+    warehouse_mb: float
+
+
+def _trial(work: Path, events_wanted: int, days_wanted: int) -> Trial:
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    log = work / "harness.log"
+    generated, landing = work / "generated", work / "landing"
     gen = _measure(
         [str(BIN / "servisbot-metrics"), "generate", "--out", str(generated), "--events",
-         str(args.events), "--days", str(args.days)],  # the last DAYS days: charts show 30
+         str(events_wanted), "--days", str(days_wanted)],  # the last DAYS days: charts show 30
         log,
     )  # fmt: skip
     days = sorted(p.name for p in generated.iterdir() if p.is_dir())
@@ -282,45 +279,110 @@ def main(argv: list[str] | None = None) -> int:
             f"SELECT count(*) FROM read_ndjson_objects('{generated}/{days[-1]}/*.ndjson*', "
             "ignore_errors=true)"
         ).fetchone()
-    warehouse = args.work / "warehouse.duckdb"
+    warehouse = work / "warehouse.duckdb"
     full = _run(landing, warehouse, log)
     (landing / days[-1]).symlink_to(generated / days[-1])
-    incremental = _run(landing, warehouse, log)
-    floor = _floor(generated)
+    one_day = _run(landing, warehouse, log)
+    return Trial(
+        events, last_day, len(days), gen, full, one_day, _floor(generated),
+        warehouse.stat().st_size / 1e6,
+    )  # fmt: skip
 
+
+def _rounded(steps: dict[str, float]) -> str:
+    return json.dumps({name: round(seconds, 1) for name, seconds in steps.items()})
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _table(trials: list[Trial]) -> list[tuple[str, str, str]]:
+    """Medians over the trials; each time row also shows every trial's value."""
     rows: list[tuple[str, str, str]] = []
 
-    def phase(name: str, seconds: float, count: int) -> None:
-        rows.append((name, f"{seconds:8.1f} s", f"{count / seconds:12,.0f} events/s"))
+    def phase(name: str, seconds: list[float], events: int) -> None:
+        value = _median(seconds)
+        each = " / ".join(f"{s:.1f}" for s in seconds)
+        rows.append((name, f"{value:8.1f} s", f"{events / value:12,.0f} events/s   ({each})"))
 
-    phase("generate", gen.wall_s, events)
-    full_events = events - last_day
-    phase("full: ingest", full.steps.get("raw_layer", 0.0), full_events)
-    phase("full: dbt build", full.steps.get("dbt_models", 0.0), full_events)
-    phase("full: checks (GX)", sum(full.steps.get(s, 0.0) for s in CHECK_STEPS), full_events)
-    phase("full: publish", full.steps.get("warehouse__published", 0.0), full_events)
-    phase("full: end to end", full.wall_s, full_events)
-    phase("one day: end to end", incremental.wall_s, last_day)
+    first = trials[0]
+    full_events = first.events - first.last_day
+    phase("generate", [t.generate.wall_s for t in trials], first.events)
+    for label, steps in (
+        ("ingest", ("raw_layer",)),
+        ("dbt build", ("dbt_models",)),
+        ("checks (GX)", CHECK_STEPS),
+        ("publish", ("warehouse__published",)),
+    ):
+        phase(
+            f"full: {label}",
+            [sum(t.full.steps.get(s, 0.0) for s in steps) for t in trials],
+            full_events,
+        )
+    phase("full: end to end", [t.full.wall_s for t in trials], full_events)
+    phase("one day: end to end", [t.one_day.wall_s for t in trials], first.last_day)
+    floor = _median([t.floor_s for t in trials])
+    full = _median([t.full.wall_s for t in trials])
     rows.append(
-        ("floor (one DuckDB query)", f"{floor:8.1f} s", f"full = {full.wall_s / floor:.0f}x floor")
+        ("floor (one DuckDB query)", f"{floor:8.1f} s", f"full = {full / floor:.0f}x floor")
     )
+    peaks = [max(t.full.peak_rss_mb, t.one_day.peak_rss_mb) for t in trials]
     rows.append(
         (
             "peak memory (process tree)",
-            f"{max(full.peak_rss_mb, incremental.peak_rss_mb):8.0f} MB",
-            "",
+            f"{_median(peaks):8.0f} MB",
+            f"({' / '.join(f'{p:.0f}' for p in peaks)})",
         )
     )
-    rows.append(("published warehouse", f"{warehouse.stat().st_size / 1e6:8.1f} MB", ""))
-    if not args.no_charts:
-        timings = _time_queries(warehouse, _chart_sql(warehouse, args.work), args.repeat)
-        rows += _chart_rows(timings)
-    print(f"\n{events:,} events over {len(days)} days ({last_day:,} in the last day)\n")
+    rows.append(("published warehouse", f"{_median([t.warehouse_mb for t in trials]):8.1f} MB", ""))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=3, help="trials; the table shows medians")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/servisbot-metrics-bench"))
+    parser.add_argument("--repeat", type=int, default=20, help="runs of each chart query")
+    parser.add_argument("--no-charts", action="store_true", help="skip the Superset part")
+    parser.add_argument(
+        "--charts-only",
+        action="store_true",
+        help="only time the chart queries of --work's warehouse",
+    )
+    args = parser.parse_args(argv)
+
+    warehouse = args.work / "warehouse.duckdb"
+    if args.charts_only:
+        _print_charts(_time_queries(warehouse, _chart_sql(warehouse, args.work), args.repeat))
+        return 0
+    trials = []
+    for number in range(1, args.runs + 1):
+        trial = _trial(args.work, args.events, args.days)
+        trials.append(trial)
+        print(
+            f"run {number}/{args.runs}: generate {trial.generate.wall_s:.1f} s, full "
+            f"{trial.full.wall_s:.1f} s, one day {trial.one_day.wall_s:.1f} s, peak "
+            f"{max(trial.full.peak_rss_mb, trial.one_day.peak_rss_mb):.0f} MB",
+            flush=True,
+        )
+        print(f"  steps, full run: {_rounded(trial.full.steps)}")
+        print(f"  steps, one day:  {_rounded(trial.one_day.steps)}")
+    rows = _table(trials)
+    if not args.no_charts:  # on the last run's warehouse; each query is timed --repeat times
+        rows += _chart_rows(_time_queries(warehouse, _chart_sql(warehouse, args.work), args.repeat))
+    first = trials[0]
+    print(
+        f"\n{first.events:,} events over {first.days} days ({first.last_day:,} in the last "
+        f"day); medians of {len(trials)} run(s)\n"
+    )
     width = max(len(r[0]) for r in rows)
     for name, value, detail in rows:
         print(f"{name:<{width}}  {value}  {detail}")
-    print(f"\nsteps, full run: {json.dumps({k: round(v, 1) for k, v in full.steps.items()})}")
-    print(f"steps, one day:  {json.dumps({k: round(v, 1) for k, v in incremental.steps.items()})}")
     return 0
 
 
