@@ -33,9 +33,7 @@ from orchestration.partitions import latest_delivery_day, outside_partitions
 from orchestration.publish import REQUIRED_TABLES
 from orchestration.quality.gate import suite_version
 from orchestration.resources import PipelineResource
-from orchestration.settings import PARTITIONS_START_DATE, WarehousePaths
-
-CLI_PROCESS_TAG = "servisbot-metrics/cli-process"  # in-process runs: host:pid:start time
+from orchestration.settings import CLI_PROCESS_TAG, PARTITIONS_START_DATE, WarehousePaths
 
 
 class RunError(RuntimeError):

@@ -27,6 +27,7 @@ PUBLISHED_SCHEMAS = ("marts", "audit")
 DEFAULT_MAX_REJECT_RATIO = 0.05  # a delivery day rejecting more lines than this blocks publishing
 LANDING_SETTLE_SECONDS = 60  # the sensor waits until a day's files are this old (still landing)
 SENSOR_INTERVAL_SECONDS = 60
+CLI_PROCESS_TAG = "servisbot-metrics/cli-process"  # in-process runs: host:pid:start time
 DAILY_SCHEDULE_CRON = "30 2 * * *"  # UTC: yesterday's delivery day, after late files arrived
 
 

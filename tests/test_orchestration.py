@@ -38,7 +38,7 @@ from orchestration.definitions import build_definitions, defs
 from orchestration.instance import instance_for, instance_yaml
 from orchestration.jobs import RANGE_END_TAG, RANGE_START_TAG
 from orchestration.resources import PipelineResource
-from orchestration.runner import CLI_PROCESS_TAG
+from orchestration.settings import CLI_PROCESS_TAG
 
 
 def _last_error(result: subprocess.CompletedProcess[str]) -> str:

@@ -8,8 +8,10 @@ from pydantic import Field
 from ingest.landing import is_delivery_day
 from ingest.raw_layer import DayResult, ingest_day
 from orchestration.partitions import delivery_days
+from orchestration.quality import preload
 from orchestration.quality.gate import quality_table
 from orchestration.resources import PipelineResource
+from orchestration.settings import CLI_PROCESS_TAG
 
 RAW_EVENTS = dg.AssetKey(["raw", "events"])
 RAW_REJECTED_LINES = dg.AssetKey(["raw", "rejected_lines"])
@@ -63,6 +65,8 @@ def raw_layer(
 ):
     """Read each delivery day's landing files; a day whose files did not change is skipped
     unless `force` (a backfill re-reads every day of its range)."""
+    if CLI_PROCESS_TAG in context.run.tags:  # the checks run next, in this process
+        preload.start()
     with pipeline.writer_lock(context.log.info) as paths:
         results = _ingest(context, pipeline.landing, paths.raw, force=config.force)
     metadata = _summary(results)
