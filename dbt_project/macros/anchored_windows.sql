@@ -1,121 +1,160 @@
 {#- Anchored windows: per partition, ordered by (at, id), the first row opens a window of
     `window_sql`; later rows inside it (at < opener's at + window) belong to it; the first row
     at or after the window's end opens the next window. This is a chain, not "gap since the
-    previous row", so it is resolved by following pointers:
+    previous row", so in general it is resolved by following pointers; most rows need none:
 
     1. a row at least one window after its predecessor always opens a window, which cuts each
        partition into independent segments (bounded chains even for a device with thousands of
        rows: a segment needs a row at least every window);
-    2. every row gets a pointer to the first row at or after its own window's end (a window
-       function over rows merged with window-end probes; DuckDB has no ASOF join in a
-       recursive query);
-    3. a recursive CTE follows the pointers from each segment's first row: those are the openers;
-    4. every row belongs to the latest opener at or before it.
+    2. a row less than one window after its segment's first row belongs to the window that the
+       segment's first row opens: this settles every row of a segment that fits in one window,
+       and the first window of every other segment (two window passes, no join);
+    3. the rest, rows at or after the end of their segment's first window (a suffix of a segment
+       that spans more than one window), are chained: each gets a pointer to the first row at or
+       after its own window's end (a window function over rows merged with window-end probes;
+       DuckDB has no ASOF join in a recursive query), a recursive CTE follows the pointers from
+       each suffix's first row (those are the openers), and every row belongs to the latest
+       opener at or before it. The pointers are materialized once, not re-derived per step.
 
-    Returns every input column plus `window_opener_id` (the `id` of the row that opened the
-    row's window), `window_start_at`, `window_end_at` and `is_window_opener`. -#}
+    `id` must be unique within a partition and not null. Returns every input column plus
+    `window_opener_id` (the `id` of the row that opened the row's window), `window_start_at`,
+    `window_end_at` and `is_window_opener`. -#}
 {% macro anchored_windows(relation, partition_by, at, id, window_sql) %}
     {%- set keys = partition_by | join(', ') -%}
-    with recursive ordered as (
+    {%- set chain_keys = partition_by + ['_aw_segment_at'] -%}
+    with recursive _aw_previous as (
 
         select
             *,
-            row_number() over (partition by {{ keys }} order by {{ at }}, {{ id }}) as _rn,
-            {{ at }} + {{ window_sql }} as _window_end_at,
-            lag({{ at }}) over (partition by {{ keys }} order by {{ at }}, {{ id }}) as _previous_at
+            lag({{ at }}) over (partition by {{ keys }} order by {{ at }}, {{ id }}) as _aw_previous_at
         from {{ relation }}
 
     ),
 
-    segmented as (
+    _aw_segments as (
 
+        -- the first row of each row's segment (the latest row at or before it that opens one)
         select
-            *,
-            sum(case when _previous_at is null or {{ at }} >= _previous_at + {{ window_sql }}
-                then 1 else 0 end)
-                over (partition by {{ keys }} order by _rn rows unbounded preceding) as _segment
-        from ordered
-
-    ),
-
-    bounded as (
-
-        select
-            *,
-            max(_rn) over (partition by {{ keys }}, _segment) as _segment_last_rn
-        from segmented
-
-    ),
-
-    probes as (
-
-        -- each row's window end, and the rows themselves; at equal times a probe sorts first, so
-        -- the row after it is the first row at or after the window's end
-        select {{ keys }}, _rn, _segment_last_rn, _window_end_at as _probe_at, 0 as _is_row
-        from bounded
-        union all
-        select {{ keys }}, _rn, _segment_last_rn, {{ at }} as _probe_at, 1 as _is_row
-        from bounded
-
-    ),
-
-    pointers as (
-
-        select {{ keys }}, _rn, _segment_last_rn, _next_rn
+            * exclude (_aw_previous_at),
+            last_value(case when _aw_is_segment_start then {{ at }} end ignore nulls) over _aw_so_far
+                as _aw_segment_at,
+            last_value(case when _aw_is_segment_start then {{ id }} end ignore nulls) over _aw_so_far
+                as _aw_segment_id
         from (
             select
                 *,
-                first_value(case when _is_row = 1 then _rn end ignore nulls) over (
-                    partition by {{ keys }}
-                    order by _probe_at, _is_row, _rn
-                    rows between current row and unbounded following
-                ) as _next_rn
-            from probes
+                _aw_previous_at is null or {{ at }} >= _aw_previous_at + {{ window_sql }}
+                    as _aw_is_segment_start
+            from _aw_previous
         )
-        where _is_row = 0
+        window _aw_so_far as (
+            partition by {{ keys }} order by {{ at }}, {{ id }}
+            rows between unbounded preceding and current row
+        )
 
     ),
 
-    openers as (
+    _aw_later as (
 
-        select {{ keys }}, _rn
-        from bounded
-        where _previous_at is null or {{ at }} >= _previous_at + {{ window_sql }}
+        -- rows at or after the end of their segment's first window: the rest of the segment
+        select
+            {{ keys }},
+            _aw_segment_at,
+            {{ at }} as _aw_at,
+            {{ id }} as _aw_id,
+            row_number() over (
+                partition by {{ keys }}, _aw_segment_at order by {{ at }}, {{ id }}
+            ) as _aw_rn
+        from _aw_segments
+        where {{ at }} >= _aw_segment_at + {{ window_sql }}
+
+    ),
+
+    _aw_pointers as materialized (
+
+        -- each later row's window end, and the rows themselves; at equal times a probe sorts
+        -- first, so the row after it is the first row at or after the window's end
+        select {{ keys }}, _aw_segment_at, _aw_rn, _aw_next_rn
+        from (
+            select
+                *,
+                first_value(case when _aw_is_row then _aw_rn end ignore nulls) over (
+                    partition by {{ keys }}, _aw_segment_at
+                    order by _aw_probe_at, _aw_is_row, _aw_rn
+                    rows between current row and unbounded following
+                ) as _aw_next_rn
+            from (
+                select {{ keys }}, _aw_segment_at, _aw_rn,
+                    _aw_at + {{ window_sql }} as _aw_probe_at, false as _aw_is_row
+                from _aw_later
+                union all
+                select {{ keys }}, _aw_segment_at, _aw_rn, _aw_at as _aw_probe_at, true as _aw_is_row
+                from _aw_later
+            )
+        )
+        where not _aw_is_row and _aw_next_rn is not null
+
+    ),
+
+    _aw_chain as (
+
+        -- the first later row of a segment opens its second window; each opener points at the next
+        select {{ keys }}, _aw_segment_at, _aw_rn
+        from _aw_later
+        where _aw_rn = 1
 
         union all
 
-        select {{ _qualified('p', partition_by) }}, p._next_rn
-        from openers as o
-        inner join pointers as p
-            on {{ _same_keys('o', 'p', partition_by) }} and p._rn = o._rn
-        where p._next_rn <= p._segment_last_rn and p._next_rn > o._rn  -- always moves on
+        select {{ _qualified('p', chain_keys) }}, p._aw_next_rn
+        from _aw_chain as c
+        inner join _aw_pointers as p
+            on {{ _same_keys('c', 'p', chain_keys) }} and p._aw_rn = c._aw_rn
+        where p._aw_next_rn > c._aw_rn  -- always moves on
 
     ),
 
-    latest_opener as (
+    _aw_later_openers as (
 
         select
-            bounded.*,
-            max(case when openers._rn is not null then bounded._rn end) over (
-                partition by {{ _qualified('bounded', partition_by) }}
-                order by bounded._rn
-                rows unbounded preceding
-            ) as _opener_rn
-        from bounded
-        left join openers
-            on {{ _same_keys('bounded', 'openers', partition_by) }} and bounded._rn = openers._rn
+            {{ _qualified('l', partition_by) }},
+            l._aw_id,
+            o._aw_id as _aw_opener_id,
+            o._aw_at as _aw_opener_at
+        from (
+            select
+                _aw_later.*,
+                max(case when _aw_chain._aw_rn is not null then _aw_later._aw_rn end) over (
+                    partition by {{ _qualified('_aw_later', chain_keys) }}
+                    order by _aw_later._aw_rn
+                    rows unbounded preceding
+                ) as _aw_opener_rn
+            from _aw_later
+            left join _aw_chain
+                on {{ _same_keys('_aw_later', '_aw_chain', chain_keys) }}
+                and _aw_later._aw_rn = _aw_chain._aw_rn
+        ) as l
+        inner join _aw_later as o
+            on {{ _same_keys('l', 'o', chain_keys) }} and o._aw_rn = l._aw_opener_rn
+
+    ),
+
+    _aw_openers as (
+
+        select
+            s.* exclude (_aw_is_segment_start, _aw_segment_at, _aw_segment_id),
+            coalesce(lo._aw_opener_id, s._aw_segment_id) as window_opener_id,
+            coalesce(lo._aw_opener_at, s._aw_segment_at) as window_start_at
+        from _aw_segments as s
+        left join _aw_later_openers as lo
+            on {{ _same_keys('s', 'lo', partition_by) }} and s.{{ id }} = lo._aw_id
 
     )
 
     select
-        l.* exclude (_rn, _window_end_at, _previous_at, _segment, _segment_last_rn, _opener_rn),
-        r.{{ id }} as window_opener_id,
-        r.{{ at }} as window_start_at,
-        r._window_end_at as window_end_at,
-        l._rn = l._opener_rn as is_window_opener
-    from latest_opener as l
-    inner join bounded as r
-        on {{ _same_keys('l', 'r', partition_by) }} and r._rn = l._opener_rn
+        *,
+        window_start_at + {{ window_sql }} as window_end_at,
+        {{ id }} = window_opener_id as is_window_opener
+    from _aw_openers
 {% endmacro %}
 
 {% macro _qualified(alias, columns) -%}

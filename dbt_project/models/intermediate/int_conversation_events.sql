@@ -12,26 +12,56 @@
 -- Bot-side events belong to the latest session opened at or before them, else the first.
 -- Conversations: anchored windows of `conversation_max_minutes` over session starts; only a new
 -- session can open a new conversation, so an active session keeps its conversation going.
+-- One window pass over all events (partition by conversation, order by occurred_at, event_id)
+-- attaches each event to its session (the latest session start at or before it, else the
+-- first) and finds the latest user message at or before it; that message is in the event's
+-- (split) conversation when the conversation is the first or the message is at or after the
+-- conversation's opening session start (conversation numbers never decrease along the order).
 -- Incremental: strategy delete+insert, unique key (organization, bot, conversation_id). A
 -- conversation with any event ingested after this table's watermark is recomputed whole, so a
 -- late event re-splits exactly the sessions and conversations it touches; no lookback needed.
 with events as (
 
-    select *
+    select
+        event_id,
+        event_type,
+        organization,
+        bot,
+        conversation_id,
+        visitor_id,
+        occurred_at,
+        is_user_side,
+        start_action,
+        message_text,
+        rating,
+        intent,
+        confidence,
+        api,
+        status_code,
+        duration_ms,
+        goal,
+        goal_reason,
+        last_ingested_at
     from {{ ref('stg_messenger__events') }}
     where event_type <> 'impression'
 
 ),
 
+{% if is_incremental() %}
+touched as (
+
+    select distinct organization, bot, conversation_id
+    from events
+    where last_ingested_at > {{ ingest_watermark() }}
+
+),
+{% endif %}
+
 scoped as (
 
     select * from events
     {% if is_incremental() %}
-        semi join (
-            select distinct organization, bot, conversation_id
-            from events
-            where last_ingested_at > {{ ingest_watermark() }}
-        ) as touched using (organization, bot, conversation_id)
+        semi join touched using (organization, bot, conversation_id)
     {% endif %}
 
 ),
@@ -48,7 +78,10 @@ user_activity as (
             partition by organization, bot, conversation_id
             order by occurred_at, event_id
         ) as previous_user_activity_at
-    from scoped
+    from {{ ref('stg_messenger__events') }}
+    {% if is_incremental() %}
+        semi join touched using (organization, bot, conversation_id)
+    {% endif %}
     where is_user_side
 
 ),
@@ -80,7 +113,6 @@ conversation_windows as (
         bot,
         conversation_id,
         session_number,
-        window_opener_id as conversation_first_session,
         window_start_at as conversation_start_at,
         is_window_opener as is_conversation_start
     from (
@@ -95,20 +127,45 @@ conversation_windows as (
 
 ),
 
-sessions as (
+session_conversations as (
 
     select
         session_starts.*,
-        conversation_windows.conversation_first_session,
         conversation_windows.conversation_start_at,
-        sum(cast(conversation_windows.is_conversation_start as integer)) over (
-            partition by session_starts.organization, session_starts.bot, session_starts.conversation_id
-            order by session_starts.session_number
-            rows unbounded preceding
-        ) as conversation_number
+        sum(cast(conversation_windows.is_conversation_start as integer))
+            over conversation_so_far as conversation_number,
+        -- the event that opened the conversation's first session
+        last_value(
+            case when conversation_windows.is_conversation_start then session_starts.event_id end
+            ignore nulls
+        ) over conversation_so_far as conversation_opener_id
     from session_starts
     inner join conversation_windows
         using (organization, bot, conversation_id, session_number)
+    window conversation_so_far as (
+        partition by session_starts.organization, session_starts.bot, session_starts.conversation_id
+        order by session_starts.session_number
+        rows unbounded preceding
+    )
+
+),
+
+sessions as (
+
+    -- what an event inherits from its session: computed once per session
+    select
+        event_id,
+        {
+            'session_number': session_number,
+            'session_id': md5(concat_ws('|', organization, bot, conversation_id, session_number)),
+            'conversation_number': conversation_number,
+            'conversation_key': md5(concat_ws(
+                '|', organization, bot, conversation_id, 'conversation', conversation_number
+            )),
+            'conversation_start_at': conversation_start_at,
+            'conversation_opener_id': conversation_opener_id
+        } as session
+    from session_conversations
 
 ),
 
@@ -116,70 +173,74 @@ attached as (
 
     select
         scoped.*,
-        sessions.session_number is not null as is_session_start,
+        sessions.event_id is not null as is_session_start,
         coalesce(
-            max(sessions.session_number) over (
-                partition by scoped.organization, scoped.bot, scoped.conversation_id
-                order by scoped.occurred_at, scoped.event_id
-                rows unbounded preceding
-            ),
+            last_value(sessions.session ignore nulls) over so_far,
             -- before the first session: the first session, if the conversation has any
-            case when max(sessions.session_number) over (
-                partition by scoped.organization, scoped.bot, scoped.conversation_id
-            ) is not null then 1 end
-        ) as session_number,
-        {{ mask_personal_data('scoped.message_text') }} as masked_text
+            first_value(sessions.session ignore nulls) over from_here
+        ) as session,
+        last_value(
+            case when scoped.event_type = 'user_message' then {
+                'occurred_at': scoped.occurred_at,
+                'event_id': scoped.event_id,
+                'message_text': scoped.message_text
+            } end
+            ignore nulls
+        ) over so_far as latest_user_message
     from scoped
     left join sessions using (event_id)
+    window
+        so_far as (
+            partition by scoped.organization, scoped.bot, scoped.conversation_id
+            order by scoped.occurred_at, scoped.event_id
+            rows between unbounded preceding and current row
+        ),
+        from_here as (
+            partition by scoped.organization, scoped.bot, scoped.conversation_id
+            order by scoped.occurred_at, scoped.event_id
+            rows between current row and unbounded following
+        )
 
 )
 
 select
-    attached.event_id,
-    attached.event_type,
-    attached.organization,
-    attached.bot,
-    attached.conversation_id,
-    attached.visitor_id,
-    attached.occurred_at,
-    attached.is_user_side,
-    attached.is_session_start,
-    attached.session_number,
-    case when attached.session_number is not null then md5(concat_ws(
-        '|', attached.organization, attached.bot, attached.conversation_id, attached.session_number
-    )) end as session_id,
-    sessions.conversation_number,
-    case when sessions.conversation_number is not null then md5(concat_ws(
-        '|', attached.organization, attached.bot, attached.conversation_id,
-        'conversation', sessions.conversation_number
-    )) end as conversation_key,
-    sessions.conversation_start_at,
-    attached.start_action,
-    attached.rating,
-    attached.intent,
-    attached.confidence,
-    attached.api,
-    attached.status_code,
-    attached.duration_ms,
-    attached.goal,
-    attached.goal_reason,
-    -- the latest user message of this (split) conversation at or before an intent match (null
-    -- when that message had no text)
-    case when attached.event_type = 'intent_matched' then nullif(last_value(
-        case when attached.event_type = 'user_message' then coalesce(attached.masked_text, '') end
-        ignore nulls
-    ) over (
-        partition by
-            attached.organization, attached.bot, attached.conversation_id,
-            sessions.conversation_number
-        order by attached.occurred_at, attached.event_id
-        rows unbounded preceding
-    ), '') end as masked_user_input,
-    attached.last_ingested_at
+    event_id,
+    event_type,
+    organization,
+    bot,
+    conversation_id,
+    visitor_id,
+    occurred_at,
+    is_user_side,
+    is_session_start,
+    session.session_number,
+    session.session_id,
+    session.conversation_number,
+    session.conversation_key,
+    session.conversation_start_at,
+    start_action,
+    rating,
+    intent,
+    confidence,
+    api,
+    status_code,
+    duration_ms,
+    goal,
+    goal_reason,
+    -- the latest user message of this (split) conversation at or before an intent match, masked
+    -- (null when that message had no text)
+    case
+        when
+            event_type = 'intent_matched'
+            and (
+                session.conversation_number = 1
+                or latest_user_message.occurred_at > session.conversation_start_at
+                or (
+                    latest_user_message.occurred_at = session.conversation_start_at
+                    and latest_user_message.event_id >= session.conversation_opener_id
+                )
+            )
+            then {{ mask_personal_data('latest_user_message.message_text') }}
+    end as masked_user_input,
+    last_ingested_at
 from attached
-left join sessions
-    on
-        attached.organization = sessions.organization
-        and attached.bot = sessions.bot
-        and attached.conversation_id = sessions.conversation_id
-        and attached.session_number = sessions.session_number

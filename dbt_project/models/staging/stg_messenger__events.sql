@@ -11,6 +11,8 @@
 -- after this table's watermark (max last_ingested_at); no event-time lookback is needed because
 -- a late event is selected by when it was ingested, whatever its occurred_at. A new copy of an
 -- event already here competes with the stored copy, so the earliest received_at still wins.
+-- Only ids with more than one copy go through the ranking window; a single copy is its own
+-- winner and its ingest is the latest.
 with source as (
 
     select * from {{ source('raw', 'events') }}
@@ -34,22 +36,31 @@ renamed as (
         channel,
         page_url,
         cast(properties as json) as properties,
-        properties ->> 'start_action' as start_action,
-        case when event_type = 'user_message' then properties ->> 'text' end as message_text,
-        cast(properties ->> 'rating' as integer) as rating,
-        properties ->> 'intent' as intent,
-        cast(properties ->> 'confidence' as double) as confidence,
-        properties ->> 'api' as api,
-        cast(properties ->> 'status_code' as integer) as status_code,
-        cast(properties ->> 'duration_ms' as double) as duration_ms,
-        properties ->> 'goal' as goal,
-        properties ->> 'reason' as goal_reason,
+        extracted[1] as start_action,
+        case when event_type = 'user_message' then extracted[2] end as message_text,
+        cast(extracted[3] as integer) as rating,
+        extracted[4] as intent,
+        cast(extracted[5] as double) as confidence,
+        extracted[6] as api,
+        cast(extracted[7] as integer) as status_code,
+        cast(extracted[8] as double) as duration_ms,
+        extracted[9] as goal,
+        extracted[10] as goal_reason,
         event_type in ('conversation_start', 'user_message', 'feedback') as is_user_side,
         cast(delivery_date as date) as delivery_date,
         source_file,
         cast(line_number as bigint) as line_number,
         cast(ingested_at as timestamp) as ingested_at
-    from source
+    from (
+        -- the properties document is parsed once for all the fields
+        select
+            *,
+            json_extract_string(properties, [
+                '$.start_action', '$.text', '$.rating', '$.intent', '$.confidence', '$.api',
+                '$.status_code', '$.duration_ms', '$.goal', '$.reason'
+            ]) as extracted
+        from source
+    )
 
 ),
 
@@ -63,13 +74,32 @@ candidates as (
         where event_id in (select event_id from renamed)
     {% endif %}
 
+),
+
+redelivered as (
+
+    -- ids with more than one copy (rare): only their copies need ranking
+    select event_id
+    from candidates
+    group by event_id
+    having count(*) > 1
+
 )
+
+select
+    *,
+    ingested_at as last_ingested_at
+from candidates
+anti join redelivered using (event_id)
+
+union all
 
 select
     *,
     -- the latest ingest that delivered any copy: downstream models treat the event as touched
     max(ingested_at) over (partition by event_id) as last_ingested_at
 from candidates
+semi join redelivered using (event_id)
 qualify row_number() over (
     partition by event_id
     order by received_at, delivery_date, source_file, line_number
