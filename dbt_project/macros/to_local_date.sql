@@ -1,6 +1,12 @@
-{#- The reporting-timezone wall-clock time of a UTC timestamp (correct across DST changes). -#}
+{#- The reporting-timezone wall-clock time of a UTC timestamp (correct across DST changes).
+    In UTC itself that is the timestamp unchanged, so the per-row time zone conversion is left
+    out (the same values, without the ICU calls). -#}
 {% macro to_local_timestamp(utc_timestamp) -%}
-    timezone('{{ var("reporting_timezone") }}', {{ utc_timestamp }} at time zone 'UTC')
+    {%- if var("reporting_timezone") == "UTC" -%}
+        {{ utc_timestamp }}
+    {%- else -%}
+        timezone('{{ var("reporting_timezone") }}', {{ utc_timestamp }} at time zone 'UTC')
+    {%- endif -%}
 {%- endmacro %}
 
 {#- The reporting-timezone calendar date of a UTC timestamp. -#}

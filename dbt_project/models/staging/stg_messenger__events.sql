@@ -12,8 +12,9 @@
 -- a late event is selected by when it was ingested, whatever its occurred_at. A new copy of an
 -- event already here competes with the stored copy, so the earliest received_at still wins.
 -- Only ids with more than one copy go through the ranking window; a single copy is its own
--- winner and its ingest is the latest.
-with source as (
+-- winner and its ingest is the latest. The CTEs are inlined (not materialized): each consumer
+-- reads the Parquet files itself, which costs a little CPU and saves holding 10M rows in memory.
+with source as not materialized (
 
     select * from {{ source('raw', 'events') }}
     {% if is_incremental() %}
@@ -22,7 +23,7 @@ with source as (
 
 ),
 
-renamed as (
+renamed as not materialized (
 
     select
         event_id,
@@ -64,7 +65,7 @@ renamed as (
 
 ),
 
-candidates as (
+candidates as not materialized (
 
     select * from renamed
     {% if is_incremental() %}
@@ -78,29 +79,32 @@ candidates as (
 
 redelivered as (
 
-    -- ids with more than one copy (rare): only their copies need ranking
-    select event_id
+    -- hashes of ids with more than one copy (rare): only their copies need ranking. A hash
+    -- shared by two different ids only sends both to the (exact) ranking below.
+    select hash(event_id) as event_hash
     from candidates
-    group by event_id
+    group by event_hash
     having count(*) > 1
 
 )
 
 select
-    *,
-    ingested_at as last_ingested_at
+    candidates.*,
+    candidates.ingested_at as last_ingested_at
 from candidates
-anti join redelivered using (event_id)
+anti join redelivered on hash(candidates.event_id) = redelivered.event_hash
 
 union all
 
 select
-    *,
+    candidates.*,
     -- the latest ingest that delivered any copy: downstream models treat the event as touched
-    max(ingested_at) over (partition by event_id) as last_ingested_at
+    max(candidates.ingested_at) over (partition by candidates.event_id) as last_ingested_at
 from candidates
-semi join redelivered using (event_id)
+semi join redelivered on hash(candidates.event_id) = redelivered.event_hash
 qualify row_number() over (
-    partition by event_id
-    order by received_at, delivery_date, source_file, line_number
+    partition by candidates.event_id
+    order by
+        candidates.received_at, candidates.delivery_date, candidates.source_file,
+        candidates.line_number
 ) = 1
