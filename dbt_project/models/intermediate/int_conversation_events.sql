@@ -17,6 +17,8 @@
 -- first) and finds the latest user message at or before it; that message is in the event's
 -- (split) conversation when the conversation is the first or the message is at or after the
 -- conversation's opening session start (conversation numbers never decrease along the order).
+-- Windows partition by conversation_id first: the same partitions, but the sort tells rows
+-- apart by the UUID before comparing the (few, repeated) organization and bot names.
 -- Incremental: strategy delete+insert, unique key (organization, bot, conversation_id). A
 -- conversation with any event ingested after this table's watermark is recomputed whole, so a
 -- late event re-splits exactly the sessions and conversations it touches; no lookback needed.
@@ -75,7 +77,7 @@ user_activity as (
         conversation_id,
         occurred_at,
         lag(occurred_at) over (
-            partition by organization, bot, conversation_id
+            partition by conversation_id, organization, bot
             order by occurred_at, event_id
         ) as previous_user_activity_at
     from {{ ref('stg_messenger__events') }}
@@ -95,7 +97,7 @@ session_starts as (
         conversation_id,
         occurred_at as session_start_at,
         row_number() over (
-            partition by organization, bot, conversation_id
+            partition by conversation_id, organization, bot
             order by occurred_at, event_id
         ) as session_number
     from user_activity
@@ -118,7 +120,7 @@ conversation_windows as (
     from (
         {{ anchored_windows(
             'session_starts',
-            ['organization', 'bot', 'conversation_id'],
+            ['conversation_id', 'organization', 'bot'],
             'session_start_at',
             'session_number',
             "to_minutes(cast(" ~ var('conversation_max_minutes') ~ " as bigint))",
@@ -143,7 +145,7 @@ session_conversations as (
     inner join conversation_windows
         using (organization, bot, conversation_id, session_number)
     window conversation_so_far as (
-        partition by session_starts.organization, session_starts.bot, session_starts.conversation_id
+        partition by session_starts.conversation_id, session_starts.organization, session_starts.bot
         order by session_starts.session_number
         rows unbounded preceding
     )
@@ -191,12 +193,12 @@ attached as (
     left join sessions using (event_id)
     window
         so_far as (
-            partition by scoped.organization, scoped.bot, scoped.conversation_id
+            partition by scoped.conversation_id, scoped.organization, scoped.bot
             order by scoped.occurred_at, scoped.event_id
             rows between unbounded preceding and current row
         ),
         from_here as (
-            partition by scoped.organization, scoped.bot, scoped.conversation_id
+            partition by scoped.conversation_id, scoped.organization, scoped.bot
             order by scoped.occurred_at, scoped.event_id
             rows between current row and unbounded following
         )
