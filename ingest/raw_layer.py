@@ -23,7 +23,6 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ingest.landing import day_files, fingerprint
 from ingest.validate import CHECKED_SQL
@@ -129,9 +128,7 @@ def ingest_day(
 
     sources, numbers, texts, utf8 = [], [], [], []
     for f in files:
-        text, is_utf8 = f.read_text()
-        # split in Arrow, not into Python strings: the ingest's cost was one object per line
-        lines = pc.split_pattern(text, "\n").flatten()
+        lines, is_utf8 = f.read_lines()
         sources.append(pa.repeat(pa.scalar(f.relative, pa.string()), len(lines)))
         numbers.append(pa.array(np.arange(1, len(lines) + 1, dtype=np.int64)))
         texts.append(lines)

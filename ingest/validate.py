@@ -1,6 +1,7 @@
 """Line validation against the contract, as one set-based DuckDB query.
 
-Input: a relation `lines(source_file, line_number, line, file_is_utf8)`.
+Input: a relation `lines(source_file, line_number, line, file_is_utf8)`; a line may end with its
+newline (JSON allows the trailing whitespace; the rejects keep the line without it).
 Output of `CHECKED_SQL`: every non-blank line with `reason` (NULL when accepted), the line itself
 as `raw_line` when rejected, and the typed event fields. The first failing rule gives the
 reason, in the order of the contract.
@@ -243,13 +244,13 @@ WITH parsed AS (
         file_is_utf8,
         json_valid(line) AS is_json
     FROM lines
-    WHERE ltrim(line, ' \t\r') <> ''  -- not blank (ltrim: trim costs 3x more)
+    WHERE ltrim(line, ' \t\r\n') <> ''  -- not blank (ltrim: trim costs 3x more)
 ),
 extracted AS (
     SELECT
         *,
         -- valid JSON is an object exactly when it starts with a brace
-        is_json AND starts_with(ltrim(line, ' \t\r'), '{{') AS is_object,
+        is_json AND starts_with(ltrim(line, ' \t\r\n'), '{{') AS is_object,
         CASE WHEN is_object THEN json_extract(line, {_PATHS}) END AS values
     FROM parsed
 ),
@@ -277,7 +278,8 @@ SELECT
     source_file,
     line_number,
     {_reason_expr()} AS reason,
-    CASE WHEN reason IS NOT NULL THEN line END AS raw_line,  -- kept for the rejects only
+    -- kept for the rejects only, without the newline that ended it
+    CASE WHEN reason IS NOT NULL THEN rtrim(line, chr(10)) END AS raw_line,
     {_jtext("event_id")} AS event_id,
     event_type,
     occurred_at,
