@@ -85,8 +85,10 @@ def test_each_day_is_validated_once_and_a_bad_day_fails_with_its_reasons(tmp_pat
     again, validated_again, _ = check_days(paths, 0.05, logged.append)
     assert validated_again == [] and again == qualities
 
-    # re-delivered, the day is ingested and validated again, and passes
-    ingest_day(landing, DAYS[1], paths.raw, force=True, log=lambda _: None)
+    # re-delivered (one more event), the day is ingested and validated again, and passes
+    with (landing / DAYS[1] / "events.ndjson").open("a") as delivery:
+        delivery.write(_event(DAYS[1], 20) + "\n")
+    ingest_day(landing, DAYS[1], paths.raw, log=lambda _: None)
     fixed, validated_now, _ = check_days(paths, 0.05, logged.append)
     assert validated_now == [DAYS[1]] and all(q.passed for q in fixed)
     assert gate_failures(paths, 0.05) == []
