@@ -108,12 +108,13 @@ def _measure(con: duckdb.DuckDBPyConnection, paths: WarehousePaths, day: str) ->
     }
 
 
-def _frame(paths: WarehousePaths, days: list[str], max_reject_ratio: float) -> pd.DataFrame:
+def _frame(paths: WarehousePaths, manifests: dict[str, dict]) -> pd.DataFrame:
+    """The frame GX validates: one row per day of `manifests` (day -> its manifest)."""
     con = duckdb.connect()
     try:
         rows = []
-        for day in days:
-            counts = read_manifest(paths.raw, day)["counts"]
+        for day, manifest in manifests.items():
+            counts = manifest["counts"]
             ratio = counts["rejected"] / counts["lines"] if counts["lines"] else 0.0
             rows.append(
                 _measure(con, paths, day)
@@ -126,12 +127,13 @@ def _frame(paths: WarehousePaths, days: list[str], max_reject_ratio: float) -> p
 
 def _day_failures(frame: pd.DataFrame, outcome, max_reject_ratio: float) -> dict[str, list[str]]:
     """Each day's failures, in expectation order, the reject ratio in words first."""
-    failures: dict[str, list[str]] = {day: [] for day in frame["delivery_date"]}
+    by_day = frame.set_index("delivery_date")
+    failures: dict[str, list[str]] = {day: [] for day in by_day.index}
     for expectation in outcome.expectations:
         for row in expectation.unexpected_rows:
             day = row["delivery_date"]
             if expectation.column == "reject_ratio":
-                line = frame.set_index("delivery_date").loc[day]
+                line = by_day.loc[day]
                 failures[day].insert(
                     0,
                     f"{int(line['rejected']):,} of {int(line['lines']):,} lines rejected "
@@ -155,7 +157,7 @@ def check_days(
     pending = [d for d, m in manifests.items() if not is_current(stored[d], m, version)]
     if not pending:
         return [stored[d] for d in manifests], [], None
-    frame = _frame(paths, pending, max_reject_ratio)
+    frame = _frame(paths, {day: manifests[day] for day in pending})
     project = GxProject(paths.state)
     outcome = project.validate(
         SUITE,
@@ -165,8 +167,9 @@ def check_days(
         row_key="delivery_date",
     )
     failures = _day_failures(frame, outcome, max_reject_ratio)
+    ratios = frame.set_index("delivery_date")["reject_ratio"]
     for day in pending:
-        ratio = float(frame.set_index("delivery_date").loc[day, "reject_ratio"])
+        ratio = float(ratios[day])
         quality = DayQuality(
             day,
             not failures[day],
