@@ -11,7 +11,10 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 DATA ?= data
 LANDING ?= $(DATA)/landing
 WAREHOUSE ?= $(DATA)/warehouse.duckdb
-CONFIG ?= config/demo-metrics.yaml
+# The configuration in effect: a copy of the demo's (made once), which `apply_config_job` in the
+# Dagster UI edits; CONFIG=FILE for yours, CONFIG= for the built-in defaults.
+DEMO_CONFIG := config/demo-metrics.yaml
+CONFIG ?= $(DATA)/metrics-config.yaml
 DEMO_DAYS ?= 30
 DEMO_EVENTS ?= 320000
 DEMO_SEED ?= 7
@@ -23,7 +26,7 @@ CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help up setup uv browser postgres demo-data run docs superset-setup serve test lint clean
+.PHONY: help up setup uv browser postgres demo-data config-file run docs superset-setup serve test lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -47,7 +50,15 @@ demo-data: setup  ## generate 30 days of synthetic events into $(LANDING) (once)
 		$(SBM) generate --out $(LANDING) --days $(DEMO_DAYS) --events $(DEMO_EVENTS) --seed $(DEMO_SEED); \
 	fi
 
-run: setup  ## process what is new in $(LANDING) into $(WAREHOUSE)
+config-file:
+	@if [ "$(CONFIG)" = "$(DATA)/metrics-config.yaml" ] && [ ! -f "$(CONFIG)" ]; then \
+		mkdir -p $(DATA); \
+		sed 's|schema=metrics-config.schema.json|schema=$(abspath config/metrics-config.schema.json)|' \
+			$(DEMO_CONFIG) > $(CONFIG); \
+		echo "$(CONFIG): the demo's configuration, copied from $(DEMO_CONFIG)"; \
+	fi
+
+run: setup config-file  ## process what is new in $(LANDING) into $(WAREHOUSE)
 	$(SBM) run --landing $(LANDING) --warehouse $(WAREHOUSE) $(CONFIG_ARG)
 
 docs: setup  ## dbt docs (models, columns, lineage) of $(WAREHOUSE)'s build: dbt_project/target/static_index.html
@@ -59,7 +70,7 @@ superset-setup: setup  ## create/upgrade Superset's metadata, users and dashboar
 	SUPERSET_STATE_DIR=$(abspath $(DATA))/superset WAREHOUSE_PATH=$(abspath $(WAREHOUSE)) \
 		superset/.venv/bin/python superset/provision.py setup
 
-serve:  ## serve Dagster (port $(DAGSTER_PORT)) and Superset (port $(SUPERSET_PORT)) until Ctrl-C
+serve: config-file  ## serve Dagster (port $(DAGSTER_PORT)) and Superset (port $(SUPERSET_PORT)) until Ctrl-C
 	LANDING=$(LANDING) WAREHOUSE=$(WAREHOUSE) DATA=$(DATA) CONFIG=$(CONFIG) \
 		DAGSTER_PORT=$(DAGSTER_PORT) SUPERSET_PORT=$(SUPERSET_PORT) scripts/serve.sh
 

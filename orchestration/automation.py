@@ -11,10 +11,15 @@ import dagster as dg
 
 from ingest.landing import delivery_days
 from ingest.raw_layer import pending_days
-from orchestration.jobs import RANGE_END_TAG, RANGE_START_TAG, refresh_job
+from orchestration.assets.dbt import config_change_assets
+from orchestration.assets.publish import PUBLISHED_WAREHOUSE
+from orchestration.build_definition import build_record
+from orchestration.jobs import RANGE_END_TAG, RANGE_START_TAG, build_job, refresh_job
+from orchestration.metrics_config import ConfigError
 from orchestration.partitions import outside_partitions
 from orchestration.resources import PipelineResource
 from orchestration.settings import (
+    CONFIG_SENSOR_INTERVAL_SECONDS,
     DAILY_SCHEDULE_CRON,
     LANDING_SETTLE_SECONDS,
     SENSOR_INTERVAL_SECONDS,
@@ -86,3 +91,41 @@ def landing_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineResour
 def daily_refresh(context: dg.ScheduleEvaluationContext):
     day = (context.scheduled_execution_time.date() - dt.timedelta(days=1)).isoformat()
     return dg.RunRequest(run_key=day, partition_key=day)
+
+
+CONFIG_HASH_TAG = "servisbot-metrics/config_hash"
+
+
+@dg.sensor(
+    job=build_job,
+    minimum_interval_seconds=CONFIG_SENSOR_INTERVAL_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="When the configuration in effect (edited on disk, or applied by "
+    "apply_config_job) differs from the one the marts were built with, launches build_job "
+    "over exactly the dbt assets that depend on what changed, then the checks and the publish. "
+    "An invalid document is reported here and not applied.",
+)
+def config_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineResource):
+    try:
+        metrics = pipeline.metrics_config()
+    except ConfigError as exc:
+        context.log.error(
+            f"configuration {pipeline.config_file} not applied:\n" + "\n".join(exc.errors)
+        )
+        return dg.SkipReason(f"configuration {pipeline.config_file} is invalid: {exc}")
+    build = build_record(pipeline.paths)
+    if not build or build.get("in_progress"):
+        return dg.SkipReason("no finished build yet: the next build uses the configuration")
+    assets = config_change_assets(build, metrics)
+    if not assets:
+        return dg.SkipReason("the marts are built with the configuration in effect")
+    now = time.time()
+    requested = json.loads(context.cursor or "{}")
+    if requested.get("hash") == metrics.content_hash and now - requested["at"] < RETRY_SECONDS:
+        return dg.SkipReason(f"rebuild for configuration {metrics.content_hash} requested")
+    context.update_cursor(json.dumps({"hash": metrics.content_hash, "at": now}))
+    return dg.RunRequest(
+        run_key=f"config:{metrics.content_hash}:{int(now)}",
+        asset_selection=sorted(assets | {PUBLISHED_WAREHOUSE}, key=lambda k: k.path),
+        tags={CONFIG_HASH_TAG: metrics.content_hash},
+    )

@@ -34,7 +34,8 @@ def definition_hash(config: MetricsConfig) -> str:
 
 
 def build_record(paths: WarehousePaths) -> dict:
-    """{definition_hash, raw_digest, build_id[, in_progress]} of the build database, or {}."""
+    """{definition_hash, code_hash, config_vars, raw_digest, build_id[, in_progress]} of the
+    build database, or {}."""
     if not paths.build_record.exists() or not paths.build_db.exists():
         return {}
     return json.loads(paths.build_record.read_text())
@@ -57,11 +58,21 @@ def mark_build_started(paths: WarehousePaths) -> None:
     _write_record(paths, {**build_record(paths), "in_progress": True})
 
 
-def record_build(paths: WarehousePaths, definition: str, raw_digest: str, build_id: str) -> None:
-    """A finished build: what it was built from, and its id (the run that built it), which the
-    mart checks record and the publish step compares."""
+def record_build(
+    paths: WarehousePaths, config: MetricsConfig, raw_digest: str, build_id: str
+) -> None:
+    """A finished build: what it was built from (the configuration's dbt vars, so that the next
+    change rebuilds only what it touches), and its id (the run that built it), which the mart
+    checks record and the publish step compares."""
     _write_record(
-        paths, {"definition_hash": definition, "raw_digest": raw_digest, "build_id": build_id}
+        paths,
+        {
+            "definition_hash": definition_hash(config),
+            "code_hash": dbt_code_hash(),
+            "config_vars": config.dbt_vars(),
+            "raw_digest": raw_digest,
+            "build_id": build_id,
+        },
     )
 
 

@@ -70,7 +70,8 @@ def _warehouse_arguments(command: argparse.ArgumentParser) -> None:
         "--config",
         type=Path,
         metavar="FILE",
-        help="metrics configuration document, JSON or YAML (default: built-in)",
+        help="metrics configuration document, JSON or YAML (default: the one apply_config_job "
+        "wrote into the state folder, else the built-in defaults)",
     )
     command.add_argument(
         "--state-dir",
@@ -122,6 +123,35 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument(
         "--to", dest="last", type=_day, required=True, metavar="LAST", help="YYYY-MM-DD"
     )
+
+    config = sub.add_parser(
+        "config",
+        help="check or print a metrics configuration document",
+        description="The metrics configuration (JSON or YAML; schema: "
+        "config/metrics-config.schema.json). A ServisBOT KPI dashboard JSON is accepted as "
+        "exported, as the whole file or in kpiDashboards.",
+    )
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    validate = config_sub.add_parser(
+        "validate",
+        help="check documents; every problem is printed with its key path",
+        description="Check each FILE against the schema and the rules. Prints a summary per "
+        "valid file; each problem as 'FILE: key.path: why' on stderr. Exit 1 if any is invalid.",
+    )
+    validate.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    show = config_sub.add_parser(
+        "show",
+        help="print the effective configuration, defaults filled in",
+        description="Print FILE's effective configuration with every default filled in; with "
+        "--warehouse, the configuration that warehouse's marts were built with; with neither, "
+        "the built-in defaults.",
+    )
+    show.add_argument("file", type=Path, nargs="?", metavar="FILE")
+    show.add_argument("--warehouse", type=Path, metavar="FILE", help="a published warehouse")
+    show.add_argument(
+        "--state-dir", type=Path, metavar="DIR", help="its state folder, if not the default"
+    )
+    show.add_argument("--json", action="store_true", help="print JSON instead of YAML")
 
     gen = sub.add_parser(
         "generate",
@@ -211,10 +241,66 @@ def _generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _config_validate(files: list[Path]) -> int:
+    from orchestration.metrics_config import ConfigError, load_config
+
+    status = EXIT_OK
+    for file in files:
+        try:
+            config = load_config(file)
+        except ConfigError as exc:
+            for problem in exc.errors:
+                print(f"{file}: {problem}", file=sys.stderr)
+            status = EXIT_FAILED
+            continue
+        dashboards = len(config.document["kpiDashboards"])
+        print(
+            f"{file}: valid: {dashboards} KPI dashboard(s), {len(config.kpi_use_cases)} use "
+            f"case(s); sessions expire after {config.session_inactivity_minutes} min, unique "
+            f"impressions over {config.unique_window_hours} h, timezone {config.timezone} "
+            f"(hash {config.content_hash})"
+        )
+    return status
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    import json
+
+    import yaml
+
+    from orchestration.config_history import read_versions
+    from orchestration.metrics_config import ConfigError, load_config
+    from orchestration.settings import WarehousePaths
+
+    if args.file and args.warehouse:
+        _err("give FILE or --warehouse, not both")
+        return EXIT_FAILED
+    try:
+        document = load_config(args.file).document
+    except ConfigError as exc:
+        _err(f"{args.file}: {exc} (see: servisbot-metrics config validate {args.file})")
+        return EXIT_FAILED
+    if args.warehouse:
+        versions = read_versions(WarehousePaths.for_warehouse(args.warehouse, args.state_dir))
+        if not versions:
+            _err(f"no configuration recorded for {args.warehouse} (not built by this pipeline?)")
+            return EXIT_FAILED
+        document = json.loads(versions[-1]["content"])
+    if args.json:
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        print(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), end="")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     args = _parser().parse_args(argv)
     try:
+        if args.command == "config":
+            if args.config_command == "validate":
+                return _config_validate(args.files)
+            return _config_show(args)
         return _generate(args) if args.command == "generate" else _run(args)
     except KeyboardInterrupt:
         _err("interrupted")

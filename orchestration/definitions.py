@@ -6,22 +6,23 @@ from __future__ import annotations
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from orchestration.assets.config import metrics_configuration
 from orchestration.assets.dbt import dbt_models, dbt_project
 from orchestration.assets.ingest import raw_layer, raw_quality
 from orchestration.assets.mart_checks import mart_quality
 from orchestration.assets.publish import published_warehouse
-from orchestration.automation import daily_refresh, landing_sensor
-from orchestration.jobs import build_job, refresh_job
+from orchestration.automation import config_sensor, daily_refresh, landing_sensor
+from orchestration.jobs import apply_config_job, build_job, refresh_job
 from orchestration.resources import PipelineResource
 from orchestration.settings import DBT_EXECUTABLE
 
 
 def build_definitions(pipeline: PipelineResource) -> dg.Definitions:
     return dg.Definitions(
-        assets=[raw_layer, dbt_models, published_warehouse],
+        assets=[metrics_configuration, raw_layer, dbt_models, published_warehouse],
         asset_checks=[raw_quality, mart_quality],
-        jobs=[refresh_job, build_job],
-        sensors=[landing_sensor],
+        jobs=[refresh_job, build_job, apply_config_job],
+        sensors=[landing_sensor, config_sensor],
         schedules=[daily_refresh],
         resources={
             "pipeline": pipeline,

@@ -3,6 +3,7 @@ time write the state, see orchestration/instance.py)."""
 
 import dagster as dg
 
+from orchestration.assets.config import metrics_configuration
 from orchestration.assets.dbt import dbt_models
 from orchestration.assets.ingest import raw_layer, raw_quality
 from orchestration.assets.publish import published_warehouse
@@ -24,4 +25,10 @@ build_job = dg.define_asset_job(
     | dg.AssetSelection.checks(raw_quality),
     description="dbt build over the raw layer as it is, the checks, then the publish (after a "
     "configuration change, or to retry a refused publish).",
+)
+apply_config_job = dg.define_asset_job(
+    "apply_config_job",
+    selection=dg.AssetSelection.assets(metrics_configuration),
+    description="Apply a configuration edit typed in the launchpad: check it, write it, record "
+    "a version. config_sensor then rebuilds the assets it touches and publishes.",
 )

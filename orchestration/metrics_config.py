@@ -1,38 +1,49 @@
 """The metrics configuration document (section 2 of the contract): loading and checking.
 
-The document is JSON or YAML; every key is optional and a null value counts as absent. Errors
-name the offending key path, e.g. `kpiDashboards[0].useCases[1].summary.start: ...`. Unknown
-keys are refused at the top level only, so a ServisBOT dashboard JSON can be pasted in as is.
+The document is JSON or YAML; every key is optional and a null value counts as absent. Its JSON
+Schema ships in ``config/metrics-config.schema.json`` (editors autocomplete from it) and is what
+refuses a document: every problem is reported with the key path and the reason, for example
+``kpiDashboards[0].useCases[2].summary.success: required``. Unknown keys are errors. A ServisBOT
+KPI dashboard JSON is accepted as exported, either in ``kpiDashboards`` or as the whole file.
+What a schema cannot say (a real timezone, unique names, hours in order) is checked after it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from jsonschema import Draft202012Validator, ValidationError
 
-TOP_LEVEL_KEYS = {"timezone", "policies", "impressions", "kpiDashboards"}
-OBJECT_KEYS = ("policies", "policies.userSession", "policies.conversation", "impressions")
+from orchestration.settings import CONFIG_SCHEMA_PATH
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 USE_CASE_LISTS = (("useCases", "use_case"), ("additionalUsageMetrics", "additional_usage_metric"))
-_HOURS = re.compile(r"([0-9]{2})-([0-9]{2})")
+# a document that is one ServisBOT dashboard rather than a configuration
+DASHBOARD_KEYS = {"alias", "resourceName", "useCases"}
+_TYPE_NAMES = {"object": "an object", "array": "a list", "string": "a string"}
 
 Rows = tuple[dict[str, Any], ...]
 
 
 class ConfigError(ValueError):
-    """The configuration document is invalid; the message names the key."""
+    """The configuration document is invalid; each of `errors` names its key path."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(errors[0] + more)
 
 
 @dataclass(frozen=True)
 class MetricsConfig:
-    document: dict[str, Any]
+    document: dict[str, Any]  # the effective document: defaults filled in
     timezone: str = "UTC"
     session_inactivity_minutes: int = 10
     conversation_max_minutes: int = 1440
@@ -43,9 +54,8 @@ class MetricsConfig:
 
     @property
     def content_hash(self) -> str:
-        """Identifies what the marts depend on: keys the parser ignores do not change it."""
-        blob = json.dumps(self.dbt_vars(), sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        """Identifies what the marts depend on: keys the metrics do not use do not change it."""
+        return vars_hash(self.dbt_vars())
 
     def dbt_vars(self) -> dict[str, Any]:
         return {
@@ -59,195 +69,242 @@ class MetricsConfig:
         }
 
 
+def vars_hash(dbt_vars: dict[str, Any]) -> str:
+    """The hash of a configuration's dbt vars (MetricsConfig.content_hash)."""
+    return hashlib.sha256(json.dumps(dbt_vars, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@cache
+def schema() -> dict[str, Any]:
+    return json.loads(CONFIG_SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+@cache
+def _validator(definition: str | None) -> Draft202012Validator:
+    """The whole document's validator, or one of the schema's `$defs` (a bare dashboard)."""
+    root = schema()
+    if definition is None:
+        return Draft202012Validator(root)
+    return Draft202012Validator({"$ref": f"#/$defs/{definition}", "$defs": root["$defs"]})
+
+
+def _path(parts: Any) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else f"{'.' if text else ''}{part}"
+    return text or "(document)"
+
+
+def _key(error: ValidationError, key: str) -> str:
+    return _path([*error.absolute_path, key])
+
+
 def _got(value: Any) -> str:
     if value is None:
-        return "missing"
+        return "got null"
     if isinstance(value, dict | list):
         return f"got {'an object' if isinstance(value, dict) else 'a list'}"
     return f"got {value!r}"
 
 
-def _get(doc: dict[str, Any], path: str) -> Any:
-    node: Any = doc
-    walked = []
-    for key in path.split("."):
-        if node is None:
-            return None
-        if not isinstance(node, dict):
-            raise ConfigError(f"{'.'.join(walked)}: must be an object, {_got(node)}")
-        walked.append(key)
-        node = node.get(key)
+def _messages(error: ValidationError) -> list[str]:
+    """One line per problem: `key.path: why`."""
+    where, schema_node, value = _path(error.absolute_path), error.schema, error.instance
+    if error.validator == "required":
+        return [f"{_key(error, k)}: required" for k in error.validator_value if k not in value]
+    if error.validator == "additionalProperties":
+        known = ", ".join(k for k in schema_node.get("properties", {}) if k != "$schema")
+        return [
+            f"{_key(error, k)}: unknown key (expected one of {known})"
+            for k in value
+            if k not in schema_node.get("properties", {})
+        ]
+    if "x-message" in schema_node:
+        return [f"{where}: {schema_node['x-message']}, {_got(value)}"]
+    if schema_node.get("type") == "integer" and schema_node.get("minimum") == 1:
+        return [f"{where}: must be a positive integer, {_got(value)}"]
+    if error.validator == "type":
+        return [f"{where}: must be {_TYPE_NAMES.get(error.validator_value)}, {_got(value)}"]
+    return [f"{where}: {error.message}"]
+
+
+def _schema_problems(doc: Any, definition: str | None) -> list[str]:
+    problems = {m for error in _validator(definition).iter_errors(doc) for m in _messages(error)}
+    return sorted(problems, key=lambda message: message.split(": ", 1)[0])
+
+
+def _without_nulls(node: Any) -> Any:
+    """A null value counts as an absent key (items of lists are kept, and checked)."""
+    if isinstance(node, dict):
+        return {k: _without_nulls(v) for k, v in node.items() if v is not None}
+    if isinstance(node, list):
+        return [_without_nulls(item) for item in node]
     return node
 
 
-def _positive_int(doc: dict[str, Any], path: str, default: int) -> int:
-    value = _get(doc, path)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{path}: must be a positive integer, got {value!r}")
-    return value
-
-
-def _text(node: dict[str, Any], key: str, path: str) -> str:
-    value = node.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{path}.{key}: must be a non-empty string, {_got(value)}")
-    return value
-
-
-def _optional_text(node: dict[str, Any], key: str, path: str) -> str | None:
-    return None if node.get(key) is None else _text(node, key, path)
-
-
-def _object(node: dict[str, Any], key: str, path: str, *, required: bool) -> dict[str, Any]:
-    value = node.get(key)
-    if value is None and not required:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{path}.{key}: must be an object, {_got(value)}")
-    return value
-
-
-def _objects(node: dict[str, Any], key: str, path: str) -> list[tuple[str, dict[str, Any]]]:
-    """The optional list of objects at `node[key]`, each with its key path."""
-    value = node.get(key)
-    where = f"{path}.{key}" if path else key
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ConfigError(f"{where}: must be a list, {_got(value)}")
-    for index, item in enumerate(value):
-        if not isinstance(item, dict):
-            raise ConfigError(f"{where}[{index}]: must be an object, {_got(item)}")
-    return [(f"{where}[{index}]", item) for index, item in enumerate(value)]
-
-
-def _unique(seen: set[str], name: str, path: str, what: str) -> None:
-    if name in seen:
-        raise ConfigError(f"{path}: duplicate {what} {name!r}")
-    seen.add(name)
-
-
-def _business_hours(dashboard: dict[str, Any], path: str) -> list[dict[str, int]]:
-    rows = []
-    for day, value in _object(dashboard, "businessHours", path, required=False).items():
-        where = f"{path}.businessHours.{day}"
-        if day not in WEEKDAYS:
-            raise ConfigError(f"{where}: unknown weekday (expected one of {', '.join(WEEKDAYS)})")
-        if value is None:
-            continue
-        match = _HOURS.fullmatch(value) if isinstance(value, str) else None
-        start, end = (int(match[1]), int(match[2])) if match else (0, 0)
-        if not 0 <= start < end <= 24:
-            raise ConfigError(
-                f'{where}: must be "HH-HH" with 0 <= start < end <= 24 (e.g. "09-17"), '
-                f"{_got(value)}"
-            )
-        rows.append({"isodow": WEEKDAYS.index(day) + 1, "start_hour": start, "end_hour": end})
-    return sorted(rows, key=lambda row: row["isodow"])
-
-
-def _parse_dashboards(doc: dict[str, Any]) -> tuple[Rows, Rows, Rows]:
-    """`kpiDashboards` as the dbt vars kpi_use_cases, kpi_bucket_metrics, business_hours."""
-    use_cases: list[dict[str, Any]] = []
-    metrics: list[dict[str, Any]] = []
-    hours: list[dict[str, Any]] = []
+def _rule_problems(doc: dict[str, Any], prefix: str | None) -> list[str]:
+    """What the schema cannot check: the timezone exists, names are unique, hours in order."""
+    problems = []
+    timezone = doc.get("timezone", "UTC")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"timezone: unknown IANA timezone {timezone!r}")
     aliases: set[str] = set()
-    for path, dashboard in _objects(doc, "kpiDashboards", ""):
-        alias = _text(dashboard, "alias", path)
-        _unique(aliases, alias, f"{path}.alias", "dashboard alias")
-        title = _optional_text(dashboard, "title", path) or alias
-        bot = _text(dashboard, "resourceName", path)
-        _optional_text(dashboard, "resourceType", path)
-        owner = {"dashboard": alias, "bot": bot}
-        hours += [{**owner, **row} for row in _business_hours(dashboard, path)]
+    for index, dashboard in enumerate(doc.get("kpiDashboards", [])):
+        where = f"kpiDashboards[{index}]" if prefix is None else prefix
+        dot = "." if where else ""
+        if dashboard["alias"] in aliases:
+            problems.append(f"{where}{dot}alias: duplicate dashboard alias {dashboard['alias']!r}")
+        aliases.add(dashboard["alias"])
+        for day, hours in dashboard.get("businessHours", {}).items():
+            start, end = map(int, hours.split("-"))
+            if start >= end:
+                problems.append(
+                    f'{where}{dot}businessHours.{day}: must be "HH-HH" with 0 <= start < end <= '
+                    f'24 (e.g. "09-17"), got {hours!r}'
+                )
         titles: set[str] = set()
+        for list_key, _ in USE_CASE_LISTS:
+            for i, use_case in enumerate(dashboard.get(list_key, [])):
+                uc_where = f"{where}{dot}{list_key}[{i}]"
+                if use_case["title"] in titles:
+                    problems.append(
+                        f"{uc_where}.title: duplicate use case title in this dashboard "
+                        f"{use_case['title']!r}"
+                    )
+                titles.add(use_case["title"])
+                metric_titles: set[str] = set()
+                for m, metric in enumerate(use_case.get("metrics", [])):
+                    if metric["title"] in metric_titles:
+                        problems.append(
+                            f"{uc_where}.metrics[{m}].title: duplicate metric title "
+                            f"{metric['title']!r}"
+                        )
+                    metric_titles.add(metric["title"])
+    return problems
+
+
+def _effective_dashboard(dashboard: dict[str, Any]) -> dict[str, Any]:
+    use_cases = {
+        key: [{**uc, "metrics": uc.get("metrics", [])} for uc in dashboard.get(key, [])]
+        for key, _ in USE_CASE_LISTS
+    }
+    return {
+        "alias": dashboard["alias"],
+        "title": dashboard.get("title", dashboard["alias"]),
+        "resourceName": dashboard["resourceName"],
+        "resourceType": dashboard.get("resourceType", "Bot"),
+        **({"labels": dashboard["labels"]} if "labels" in dashboard else {}),
+        "businessHours": dashboard.get("businessHours", {}),
+        **use_cases,
+    }
+
+
+def effective_document(doc: dict[str, Any]) -> dict[str, Any]:
+    """A valid document with every default filled in (what `config show` prints)."""
+    policies = doc.get("policies", {})
+    return {
+        "timezone": doc.get("timezone", "UTC"),
+        "policies": {
+            "userSession": {
+                "expireOnInactivityInMinutes": policies.get("userSession", {}).get(
+                    "expireOnInactivityInMinutes", 10
+                )
+            },
+            "conversation": {
+                "maxDurationInMinutes": policies.get("conversation", {}).get(
+                    "maxDurationInMinutes", 1440
+                )
+            },
+        },
+        "impressions": {
+            "uniqueWindowHours": doc.get("impressions", {}).get("uniqueWindowHours", 24)
+        },
+        "kpiDashboards": [_effective_dashboard(d) for d in doc.get("kpiDashboards", [])],
+    }
+
+
+def _dbt_rows(document: dict[str, Any]) -> tuple[Rows, Rows, Rows]:
+    """`kpiDashboards` as the dbt vars kpi_use_cases, kpi_bucket_metrics, business_hours."""
+    use_cases, metrics, hours = [], [], []
+    for dashboard in document["kpiDashboards"]:
+        owner = {"dashboard": dashboard["alias"], "bot": dashboard["resourceName"]}
+        for day in sorted(dashboard["businessHours"], key=WEEKDAYS.index):
+            start, end = map(int, dashboard["businessHours"][day].split("-"))
+            isodow = WEEKDAYS.index(day) + 1
+            hours.append({**owner, "isodow": isodow, "start_hour": start, "end_hour": end})
         for list_key, kind in USE_CASE_LISTS:
-            for uc_path, use_case in _objects(dashboard, list_key, path):
-                name = _text(use_case, "title", uc_path)
-                _unique(titles, name, f"{uc_path}.title", "use case title in this dashboard")
-                summary = _object(use_case, "summary", uc_path, required=True)
-                s_path = f"{uc_path}.summary"
+            for use_case in dashboard[list_key]:
+                summary = use_case["summary"]
                 use_cases.append(
                     {
-                        "dashboard": alias,
-                        "dashboard_title": title,
-                        "bot": bot,
-                        "use_case": name,
+                        "dashboard": dashboard["alias"],
+                        "dashboard_title": dashboard["title"],
+                        "bot": dashboard["resourceName"],
+                        "use_case": use_case["title"],
                         "kind": kind,
-                        "start_goal": _text(summary, "start", s_path),
-                        "success_goal": _optional_text(summary, "success", s_path),
-                        "failure_goal": _optional_text(summary, "failure", s_path),
+                        "start_goal": summary["start"],
+                        "success_goal": summary["success"],
+                        "failure_goal": summary["failure"],
                     }
                 )
-                metric_titles: set[str] = set()
-                for m_path, metric in _objects(use_case, "metrics", uc_path):
-                    metric_title = _text(metric, "title", m_path)
-                    _unique(metric_titles, metric_title, f"{m_path}.title", "metric title")
-                    if metric.get("type") != "bucket":
-                        raise ConfigError(
-                            f"{m_path}.type: must be 'bucket' (the only supported metric type), "
-                            f"{_got(metric.get('type'))}"
-                        )
-                    properties = _object(metric, "properties", m_path, required=True)
-                    goal = _text(properties, "goal", f"{m_path}.properties")
-                    metrics.append(
-                        {**owner, "use_case": name, "metric": metric_title, "goal": goal}
-                    )
+                metrics += [
+                    {
+                        **owner,
+                        "use_case": use_case["title"],
+                        "metric": metric["title"],
+                        "goal": metric["properties"]["goal"],
+                    }
+                    for metric in use_case["metrics"]
+                ]
     return tuple(use_cases), tuple(metrics), tuple(hours)
 
 
 def parse_config(doc: Any) -> MetricsConfig:
-    if doc is None:
-        doc = {}
-    if not isinstance(doc, dict):
-        raise ConfigError("(document): must be an object")
-    unknown = sorted(map(str, set(doc) - TOP_LEVEL_KEYS))
-    if unknown:
-        raise ConfigError(
-            f"{unknown[0]}: unknown key (expected one of {', '.join(sorted(TOP_LEVEL_KEYS))})"
-        )
-    timezone = "UTC" if doc.get("timezone") is None else doc["timezone"]
-    try:
-        if not isinstance(timezone, str):
-            raise ZoneInfoNotFoundError
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"timezone: unknown IANA timezone {timezone!r}") from None
-    for path in OBJECT_KEYS:
-        value = _get(doc, path)
-        if value is not None and not isinstance(value, dict):
-            raise ConfigError(f"{path}: must be an object, {_got(value)}")
-    use_cases, bucket_metrics, business_hours = _parse_dashboards(doc)
+    """The configuration a document describes; ConfigError lists every problem found."""
+    doc = {} if doc is None else _without_nulls(doc)
+    bare_dashboard = (
+        isinstance(doc, dict) and bool(DASHBOARD_KEYS & set(doc)) and "kpiDashboards" not in doc
+    )
+    problems = _schema_problems(doc, "kpiDashboard" if bare_dashboard else None)
+    if problems:
+        raise ConfigError(problems)
+    doc.pop("$schema", None)
+    if bare_dashboard:
+        doc = {"kpiDashboards": [doc]}
+    problems = _rule_problems(doc, prefix="" if bare_dashboard else None)
+    if problems:
+        raise ConfigError(problems)
+    document = effective_document(doc)
+    use_cases, bucket_metrics, business_hours = _dbt_rows(document)
     return MetricsConfig(
-        document=doc,
-        timezone=timezone,
-        session_inactivity_minutes=_positive_int(
-            doc, "policies.userSession.expireOnInactivityInMinutes", 10
-        ),
-        conversation_max_minutes=_positive_int(
-            doc, "policies.conversation.maxDurationInMinutes", 1440
-        ),
-        unique_window_hours=_positive_int(doc, "impressions.uniqueWindowHours", 24),
+        document=document,
+        timezone=document["timezone"],
+        session_inactivity_minutes=document["policies"]["userSession"][
+            "expireOnInactivityInMinutes"
+        ],
+        conversation_max_minutes=document["policies"]["conversation"]["maxDurationInMinutes"],
+        unique_window_hours=document["impressions"]["uniqueWindowHours"],
         kpi_use_cases=use_cases,
         kpi_bucket_metrics=bucket_metrics,
         business_hours=business_hours,
     )
 
 
-def load_config(path: Path | None) -> MetricsConfig:
-    """The effective configuration: the document at `path`, or the defaults."""
-    if path is None:
-        return parse_config({})
+def read_document(path: Path) -> Any:
+    """The parsed JSON (`.json`) or YAML (anything else) at `path`."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
+        raise ConfigError([f"cannot read configuration {path}: {exc.strerror}"]) from None
     try:
-        doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(
-            f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {str(exc).splitlines()[0]}"
-        ) from None
-    return parse_config(doc)
+        kind = "JSON" if path.suffix == ".json" else "YAML"
+        raise ConfigError([f"{path}: not valid {kind}: {str(exc).splitlines()[0]}"]) from None
+
+
+def load_config(path: Path | None) -> MetricsConfig:
+    """The effective configuration: the document at `path`, or the defaults."""
+    return parse_config(None if path is None else read_document(path))

@@ -55,8 +55,17 @@ class PipelineResource(dg.ConfigurableResource):
             Path(self.warehouse_path), Path(self.state_dir) if self.state_dir else None
         )
 
+    @property
+    def config_file(self) -> Path:
+        """The configuration document in effect: the one given, else the warehouse's own."""
+        if self.config_path:
+            return Path(self.config_path).expanduser().resolve()
+        return self.paths.config_file
+
     def metrics_config(self) -> MetricsConfig:
-        return load_config(Path(self.config_path) if self.config_path else None)
+        """The configuration in effect (the built-in defaults when there is no document)."""
+        file = self.config_file
+        return load_config(file if self.config_path or file.exists() else None)
 
     @contextmanager
     def writer_lock(self, log: Callable[[str], None]) -> Iterator[WarehousePaths]:

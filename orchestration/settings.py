@@ -5,7 +5,9 @@ Environment variables (read only by `PipelineResource.from_env`, for `dagster de
     SBM_LANDING_DIR   landing folder (LANDING/YYYY-MM-DD/*.ndjson)
     SBM_WAREHOUSE     published warehouse file that Superset and analysts read
     SBM_STATE_DIR     state folder; default: beside the warehouse, "<stem>.state"
-    SBM_CONFIG        metrics configuration document (JSON or YAML); default: built-in defaults
+    SBM_CONFIG        metrics configuration document (JSON or YAML); default: the state
+                      folder's metrics-config.yaml when apply_config_job wrote one, else the
+                      built-in defaults
     SBM_MAX_REJECT_RATIO  data-quality gate: largest share of rejected lines in a delivery day
     SBM_DAGSTER_POSTGRES_URL  when set, Dagster's run history lives in this PostgreSQL database
                       instead of SQLite in the state folder (see orchestration/instance.py)
@@ -20,12 +22,14 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+CONFIG_SCHEMA_PATH = REPO_ROOT / "config" / "metrics-config.schema.json"
 # dbt from the same environment, whether or not the venv is activated
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 PARTITIONS_START_DATE = "2020-01-01"  # the oldest delivery day the pipeline accepts
 PUBLISHED_SCHEMAS = ("marts", "audit")
 DEFAULT_MAX_REJECT_RATIO = 0.05  # a delivery day rejecting more lines than this blocks publishing
 LANDING_SETTLE_SECONDS = 60  # the sensor waits until a day's files are this old (still landing)
+CONFIG_SENSOR_INTERVAL_SECONDS = 15  # how soon an applied or edited configuration rebuilds
 SENSOR_INTERVAL_SECONDS = 60
 CLI_PROCESS_TAG = "servisbot-metrics/cli-process"  # in-process runs: host:pid:start time
 DAILY_SCHEDULE_CRON = "30 2 * * *"  # UTC: yesterday's delivery day, after late files arrived
@@ -110,6 +114,12 @@ class WarehousePaths:
     def build_record(self) -> Path:
         """The definition (configuration + dbt code) the build database was last built with."""
         return self.state / "build.json"
+
+    @property
+    def config_file(self) -> Path:
+        """The warehouse's own configuration document when none is given (--config, SBM_CONFIG):
+        written by apply_config_job; absent means the built-in defaults."""
+        return self.state / "metrics-config.yaml"
 
     @property
     def publish_record(self) -> Path:

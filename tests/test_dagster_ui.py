@@ -20,7 +20,7 @@ from typing import Any
 import dagster as dg
 import pytest
 import requests
-from conftest import DAGSTER, REPO, Site, assert_same_numbers, clone_site, days_of
+from conftest import DAGSTER, REPO, Site, assert_same_numbers, clone_site, days_of, query
 
 WRITER_JOBS = ("refresh_job", "build_job")
 
@@ -88,6 +88,18 @@ def _location(url: str) -> str | None:
 @pytest.fixture
 def dagster_dev(base_site: Site, demo_landing: Path, tmp_path: Path) -> Iterator[DagsterDev]:
     site = clone_site(base_site, tmp_path, demo_landing)  # the last day has just landed
+    yield from _serve(site, tmp_path)
+
+
+@pytest.fixture
+def dagster_dev_settled(
+    base_site: Site, demo_landing: Path, tmp_path: Path
+) -> Iterator[DagsterDev]:
+    """Nothing new has landed: no sensor has anything to do until the configuration changes."""
+    yield from _serve(clone_site(base_site, tmp_path, demo_landing, with_last_day=False), tmp_path)
+
+
+def _serve(site: Site, tmp_path: Path) -> Iterator[DagsterDev]:
     site.instance()  # dagster.yaml: the run queue's limit
     port, log = _free_port(), tmp_path / "dagster-dev.log"
     env = {**os.environ, **site.dagster_env()}
@@ -229,3 +241,58 @@ def test_sensor_launches_a_run_the_next_one_queues_and_a_ui_backfill_changes_not
     assert covered == {(days[0], days[1])}  # one run for the range (BackfillPolicy.single_run)
     assert json.loads(manifest.read_text())["ingested_at"] != ingested_before  # read again
     assert_same_numbers(dev.site.warehouse, published_warehouse)
+
+
+def test_a_timeout_applied_from_the_launchpad_is_rebuilt_published_and_recorded(
+    dagster_dev_settled: DagsterDev, base_site: Site
+):
+    """The issue's "done when": a business user changes the session timeout from the UI; the
+    sensor's run rebuilds and publishes it, and the history records the change."""
+    dev, instance = dagster_dev_settled, dagster_dev_settled.instance()
+    selector = {
+        "repositoryLocationName": dev.location,
+        "repositoryName": "__repository__",
+        "jobName": "apply_config_job",
+    }
+    edit = {"policies": {"userSession": {"expireOnInactivityInMinutes": 3}}}
+    launched = dev.graphql(
+        LAUNCH_RUN,
+        params={
+            "selector": selector,
+            "runConfigData": {"ops": {"config__metrics_configuration": {"config": edit}}},
+        },
+    )
+    assert launched["launchRun"]["__typename"] == "LaunchRunSuccess", launched
+    apply_id = launched["launchRun"]["run"]["runId"]
+
+    def config_build() -> dg.DagsterRun | None:
+        runs = [r for r in _writer_runs(instance) if r.tags.get("dagster/sensor_name")]
+        assert all(r.tags["dagster/sensor_name"] == "config_sensor" for r in runs), runs
+        finished = [
+            r
+            for r in runs
+            if r.status in {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE}
+        ]
+        return finished[0] if finished else None
+
+    build = _wait_for(config_build, 600, "config_sensor's rebuild to finish", dev.log)
+    assert build.status == dg.DagsterRunStatus.SUCCESS
+    assert instance.get_run_by_id(apply_id).status == dg.DagsterRunStatus.SUCCESS
+    assert build.job_name == "build_job" and len(build.asset_selection) < 30  # a part of it
+
+    warehouse = dev.site.warehouse
+    stamp = dict(query(warehouse, "SELECT key, value FROM marts.publish_info"))
+    assert (stamp["build_id"], stamp["config_version"]) == (build.run_id, "2")
+    ((timeout,),) = query(
+        warehouse,
+        "SELECT setting_value FROM marts.config_settings WHERE setting_key = "
+        "'policies.userSession.expireOnInactivityInMinutes'",
+    )
+    assert timeout == "3"
+    ((run_id, diff),) = query(
+        warehouse, "SELECT run_id, diff FROM marts.config_versions WHERE is_active"
+    )
+    assert run_id == apply_id
+    assert diff == "~ policies.userSession.expireOnInactivityInMinutes: 10 -> 3"
+    sessions = "SELECT count(*) FROM marts.fct_sessions"
+    assert query(warehouse, sessions)[0][0] > query(base_site.warehouse, sessions)[0][0]

@@ -58,11 +58,13 @@ def test_code_location_loads_with_lineage():
     graph = repo.asset_graph
     assert graph.get(dg.AssetKey(["staging", "stg_messenger__events"])).parent_keys == {RAW_EVENTS}
     assert dg.AssetKey(["marts", "usage_daily"]) in graph.get(PUBLISHED_WAREHOUSE).parent_keys
-    assert {"refresh_job", "build_job"} <= {job.name for job in repo.get_all_jobs()}
+    assert {"refresh_job", "build_job", "apply_config_job"} <= {
+        job.name for job in repo.get_all_jobs()
+    }
     checks = {key.name for key in graph.asset_check_keys}
     assert "unique_fct_sessions_session_id" in checks  # dbt tests surface as asset checks
     assert {"delivery_days_pass_quality_suite", "gx_usage_daily", "gx_kpi_daily"} <= checks
-    assert {s.name for s in repo.sensor_defs} == {"landing_sensor"}
+    assert {s.name for s in repo.sensor_defs} == {"landing_sensor", "config_sensor"}
     assert {s.name for s in repo.schedule_defs} == {"daily_refresh"}
 
 

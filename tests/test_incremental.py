@@ -260,7 +260,7 @@ def test_incremental_runs_equal_a_full_refresh(data: st.DataObject, tmp_path_fac
         # the dbt asset's decision: e.g. copies that moved an event force a full refresh
         reason = full_refresh_reason(paths, definition)
         _dbt_run(state, *(["--full-refresh"] if reason else []))
-        record_build(paths, definition, raw_layer_digest(paths.raw), build_id=f"batch {attempt}")
+        record_build(paths, CONFIG, raw_layer_digest(paths.raw), build_id=f"batch {attempt}")
 
     full = root / "full.state"
     shutil.copytree(state / "raw", full / "raw")

@@ -12,8 +12,8 @@ import yaml
 
 from orchestration.metrics_config import ConfigError, MetricsConfig, load_config
 
-# The contract's example, a second dashboard with businessHours and additionalUsageMetrics, and
-# the extra keys a real ServisBOT export carries (ignored).
+# The contract's example, and a second dashboard with businessHours, ServisBOT's `labels` (kept,
+# unused) and additionalUsageMetrics.
 REALISTIC_YAML = """\
 timezone: Europe/Dublin
 policies:
@@ -34,21 +34,19 @@ kpiDashboards:
     additionalUsageMetrics: []
   - alias: banking-kpis
     resourceName: BankBot
-    id: 6b1f0c2e-0000-4000-8000-000000000001
-    createdAt: 2026-01-15
+    labels: {team: cards}
     businessHours: {sunday: "10-14", friday: 08-24, monday: "00-09"}
     useCases:
       - title: Password reset
-        description: same title as in retail-kpis, which is fine
-        summary: {start: bank_pw_start}
+        summary: {start: bank_pw_start, success: bank_pw_done, failure: bank_pw_failed}
       - title: Card block
-        summary: {start: card_block_start, success: card_blocked}
+        summary: {start: card_block_start, success: card_blocked, failure: card_block_failed}
         metrics:
-          - {title: Reasons, type: bucket, properties: {goal: card_block_reason, colour: red}}
+          - {title: Reasons, type: bucket, properties: {goal: card_block_reason}}
           - {title: Handovers, type: bucket, properties: {goal: handover}}
     additionalUsageMetrics:
       - title: Escalations
-        summary: {start: conversation_start, failure: handover}
+        summary: {start: conversation_start, success: conversation_end, failure: handover}
         metrics:
           - {title: Reasons, type: bucket, properties: {goal: escalation_reason}}
 """
@@ -71,8 +69,8 @@ EXPECTED_USE_CASES = [
         "use_case": "Password reset",
         "kind": "use_case",
         "start_goal": "bank_pw_start",
-        "success_goal": None,
-        "failure_goal": None,
+        "success_goal": "bank_pw_done",
+        "failure_goal": "bank_pw_failed",
     },
     {
         "dashboard": "banking-kpis",
@@ -82,7 +80,7 @@ EXPECTED_USE_CASES = [
         "kind": "use_case",
         "start_goal": "card_block_start",
         "success_goal": "card_blocked",
-        "failure_goal": None,
+        "failure_goal": "card_block_failed",
     },
     {
         "dashboard": "banking-kpis",
@@ -91,7 +89,7 @@ EXPECTED_USE_CASES = [
         "use_case": "Escalations",
         "kind": "additional_usage_metric",
         "start_goal": "conversation_start",
-        "success_goal": None,
+        "success_goal": "conversation_end",
         "failure_goal": "handover",
     },
 ]
@@ -212,9 +210,10 @@ kpiDashboards:
   - alias: d
     title:
     resourceName: Bot
+    labels:
     businessHours: {monday: "09-17", sunday: }
     useCases:
-      - {title: U, summary: {start: s, success: , failure: }, metrics: }
+      - {title: U, summary: {start: s, success: ok, failure: ko}, metrics: }
     additionalUsageMetrics:
 """,
         )
@@ -227,8 +226,8 @@ kpiDashboards:
             "use_case": "U",
             "kind": "use_case",
             "start_goal": "s",
-            "success_goal": None,
-            "failure_goal": None,
+            "success_goal": "ok",
+            "failure_goal": "ko",
         }
     ]
     assert config.dbt_vars()["kpi_bucket_metrics"] == []
@@ -279,6 +278,7 @@ def with_hours(hours: Any) -> dict[str, Any]:
     return {"kpiDashboards": [dashboard(businessHours=hours)]}
 
 
+SUMMARY = {"start": "s", "success": "ok", "failure": "ko"}
 GOOD_METRIC = {"title": "Reasons", "type": "bucket", "properties": {"goal": "pw_failed"}}
 UC = "kpiDashboards[0].useCases[0]"
 
@@ -343,25 +343,21 @@ REFUSED: list[tuple[Any, str]] = [
     ),
     ({"kpiDashboards": [dashboard(useCases=[use_case(summary=...)])]}, f"{UC}.summary"),
     ({"kpiDashboards": [dashboard(useCases=[use_case(summary="pw_start")])]}, f"{UC}.summary"),
-    ({"kpiDashboards": [dashboard(useCases=[use_case(summary={})])]}, f"{UC}.summary.start"),
+    ({"kpiDashboards": [dashboard(useCases=[use_case(summary={})])]}, f"{UC}.summary.failure"),
     (
-        {"kpiDashboards": [dashboard(useCases=[use_case(summary={"start": ""})])]},
+        {"kpiDashboards": [dashboard(useCases=[use_case(summary={**SUMMARY, "start": ""})])]},
         f"{UC}.summary.start",
     ),
     (
-        {"kpiDashboards": [dashboard(useCases=[use_case(summary={"start": 3})])]},
+        {"kpiDashboards": [dashboard(useCases=[use_case(summary={**SUMMARY, "start": 3})])]},
         f"{UC}.summary.start",
     ),
     (
-        {"kpiDashboards": [dashboard(useCases=[use_case(summary={"start": "s", "success": ""})])]},
+        {"kpiDashboards": [dashboard(useCases=[use_case(summary={**SUMMARY, "success": ""})])]},
         f"{UC}.summary.success",
     ),
     (
-        {
-            "kpiDashboards": [
-                dashboard(useCases=[use_case(summary={"start": "s", "failure": True})])
-            ]
-        },
+        {"kpiDashboards": [dashboard(useCases=[use_case(summary={**SUMMARY, "failure": True})])]},
         f"{UC}.summary.failure",
     ),
     (
@@ -370,7 +366,15 @@ REFUSED: list[tuple[Any, str]] = [
                 dashboard(additionalUsageMetrics=[use_case(title="Extra", summary={"end": "x"})])
             ]
         },
-        "kpiDashboards[0].additionalUsageMetrics[0].summary.start",
+        "kpiDashboards[0].additionalUsageMetrics[0].summary.end",
+    ),
+    (
+        {
+            "kpiDashboards": [
+                dashboard(useCases=[use_case(summary={"success": "a", "failure": "b"})])
+            ]
+        },
+        f"{UC}.summary.start",
     ),
     # bucket metrics
     ({"kpiDashboards": [dashboard(useCases=[use_case(metrics=GOOD_METRIC)])]}, f"{UC}.metrics"),
@@ -452,7 +456,7 @@ def test_invalid_document_is_refused_naming_the_key(
     ("text", "key_path"),
     [
         ('{"kpiDashboards": [{"alias": "d", "resourceName": "B", "useCases": [{}]}]}',
-         "kpiDashboards[0].useCases[0].title"),
+         "kpiDashboards[0].useCases[0].summary"),
         ('{"kpiDashboards": [{"alias": "d", "resourceName": "B", "businessHours": {"mon": "9"}}]}',
          "kpiDashboards[0].businessHours.mon"),
         ('{"policies": {"userSession": {"expireOnInactivityInMinutes": 10}, "conversation": 5}}',

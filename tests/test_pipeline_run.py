@@ -246,7 +246,9 @@ def test_configuration_change_rebuilds(
     versions = query(warehouse, history)
     assert [v[:2] for v in versions] == [(1, "(defaults)"), (2, str(config))]
     assert versions[0][2] != versions[1][2]
-    assert json.loads(versions[1][3])["session_inactivity_minutes"] == 1
+    assert json.loads(versions[1][3])["policies"]["userSession"] == {
+        "expireOnInactivityInMinutes": 1
+    }
     stamp = "SELECT setting_value FROM marts.config_settings WHERE setting_key = 'version'"
     assert query(warehouse, stamp)[0][0] == f"2 ({versions[1][2]})"
 

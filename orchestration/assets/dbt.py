@@ -10,12 +10,16 @@ from pydantic import Field
 
 from ingest.raw_layer import raw_layer_digest
 from orchestration.build_definition import (
+    build_record,
+    dbt_code_hash,
     definition_hash,
     full_refresh_reason,
     mark_build_started,
     record_build,
 )
 from orchestration.config_history import record_version
+from orchestration.config_impact import affected_models, changed_vars
+from orchestration.metrics_config import MetricsConfig
 from orchestration.resources import PipelineResource
 from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR
 
@@ -78,9 +82,11 @@ def dbt_models(
     metrics = pipeline.metrics_config()
     definition = definition_hash(metrics)
     with pipeline.writer_lock(context.log.info) as paths:
-        versions = record_version(
-            paths, metrics, context.run_id, pipeline.config_path or "(defaults)"
-        )
+        previous = build_record(paths)
+        if context.is_subset:
+            _refuse_part_of_a_config_change(context, previous, metrics)
+        source = str(pipeline.config_file) if pipeline.config_file.exists() else "(defaults)"
+        versions = record_version(paths, metrics, context.run_id, source)
         args = [
             "build",
             "--vars",
@@ -95,8 +101,48 @@ def dbt_models(
         if reason:
             context.log.info(f"dbt build --full-refresh: {reason}")
             args.append("--full-refresh")
-        raw_digest = raw_layer_digest(paths.raw)  # ingest waits for the lock: fixed until done
+        # ingest waits for the lock: fixed until done. A partial build (a configuration change)
+        # did not bring new raw data through every model: it keeps the previous digest.
+        raw_digest = (
+            previous["raw_digest"]
+            if context.is_subset and "raw_digest" in previous
+            else raw_layer_digest(paths.raw)
+        )
         mark_build_started(paths)
         # dbt's artifacts per warehouse, in its state folder (not one folder per run in the repo)
         yield from dbt.cli(args, context=context, target_path=paths.state / "dbt-target").stream()
-        record_build(paths, definition, raw_digest, build_id=context.run.run_id)
+        record_build(paths, metrics, raw_digest, build_id=context.run.run_id)
+
+
+def config_change_assets(previous_build: dict, metrics: MetricsConfig) -> set[dg.AssetKey]:
+    """The dbt assets that must be rebuilt for `metrics` over the build recorded in
+    `previous_build`: those reading a changed var (or its history) and all downstream. Every
+    dbt asset when the dbt code changed or the build recorded no configuration."""
+    if previous_build.get("definition_hash") == definition_hash(metrics):
+        return set()
+    old_vars = previous_build.get("config_vars")
+    if old_vars is None or previous_build.get("code_hash") != dbt_code_hash():
+        return set(dbt_models.keys)
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    changed = changed_vars(old_vars, metrics.dbt_vars()) | {"config_versions"}
+    translator = MetricsDbtTranslator()
+    return {
+        translator.get_asset_key(manifest["nodes"][uid])
+        for uid in affected_models(manifest, changed)
+    }
+
+
+def _refuse_part_of_a_config_change(
+    context: dg.AssetExecutionContext, previous_build: dict, metrics: MetricsConfig
+) -> None:
+    """A partial build after a configuration change must rebuild everything the change
+    touches, or the marts would mix two configurations."""
+    missing = config_change_assets(previous_build, metrics) - set(context.selected_asset_keys)
+    if missing:
+        names = sorted(key.to_user_string() for key in missing)
+        raise dg.Failure(
+            f"the metrics configuration changed since the last build and {len(names)} asset(s) "
+            f"that depend on it are not selected: {', '.join(names[:8])}"
+            + (" ..." if len(names) > 8 else "")
+            + ". Run build_job, or let config_sensor request the rebuild."
+        )

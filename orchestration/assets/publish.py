@@ -9,6 +9,8 @@ import dagster as dg
 
 from orchestration.assets.dbt import dbt_models
 from orchestration.build_definition import build_record
+from orchestration.config_history import version_of
+from orchestration.metrics_config import vars_hash
 from orchestration.publish import PublishError, publish
 from orchestration.quality.gate import gate_failures, mart_gate_failure, suite_version
 from orchestration.resources import PipelineResource
@@ -29,7 +31,6 @@ PUBLISHED_WAREHOUSE = dg.AssetKey(["warehouse", "published"])
 def published_warehouse(
     context: dg.AssetExecutionContext, pipeline: PipelineResource
 ) -> Iterator[dg.MaterializeResult]:
-    config = pipeline.metrics_config()
     with pipeline.writer_lock(context.log.info) as paths:
         build = build_record(paths)
         if newer := _superseding_run(context, build):
@@ -45,9 +46,12 @@ def published_warehouse(
                 f"not published: {blocked[0]}"
                 + (f" (and {len(blocked) - 1} more)" if len(blocked) > 1 else "")
             )
+        # the configuration the build was made with (the file may have changed since)
+        config_hash = vars_hash(build["config_vars"]) if "config_vars" in build else ""
         stamp = {
             "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "config_hash": config.content_hash,
+            "config_hash": config_hash,
+            "config_version": str(version_of(paths, config_hash) or ""),
             # what dbt recorded for the build being published
             "definition_hash": str(build["definition_hash"]),
             "raw_digest": str(build["raw_digest"]),
@@ -66,7 +70,8 @@ def published_warehouse(
             "size_mb": dg.MetadataValue.float(round(result.size_bytes / 1e6, 2)),
             "published_at": dg.MetadataValue.text(stamp["published_at"]),
             "tables": dg.MetadataValue.json(result.tables),
-            "config_hash": dg.MetadataValue.text(config.content_hash),
+            "config_hash": dg.MetadataValue.text(stamp["config_hash"]),
+            "config_version": dg.MetadataValue.text(stamp["config_version"]),
             "definition_hash": dg.MetadataValue.text(stamp["definition_hash"]),
         }
     )
