@@ -101,10 +101,7 @@ session_starts as (
             order by occurred_at, event_id
         ) as session_number
     from user_activity
-    where
-        previous_user_activity_at is null
-        or occurred_at >= previous_user_activity_at
-        + to_minutes(cast({{ var('session_inactivity_minutes') }} as bigint))
+    where {{ opens_session('occurred_at', 'previous_user_activity_at', var('session_inactivity_minutes')) }}
 
 ),
 
