@@ -148,7 +148,12 @@ select
     cast(counts.candidate_value as integer) as candidate_value,
     settings.configured_value,
     counts.candidate_value = settings.configured_value as is_configured,
-    cast(counts.metric_value as bigint) as metric_value
+    cast(counts.metric_value as bigint) as metric_value,
+    -- the configured candidate's number on the same row key: a date range's change is
+    -- sum(metric_value) / sum(configured_metric_value) - 1
+    cast(max(counts.metric_value) filter (where counts.candidate_value = settings.configured_value)
+        over (partition by counts.metric_date, counts.organization, counts.bot, counts.setting_key)
+        as bigint) as configured_metric_value
 from counts
 inner join (
     values
