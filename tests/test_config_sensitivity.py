@@ -4,7 +4,11 @@ For every day, organization and bot, the row of a candidate setting must be exac
 with that setting publishes: count(*) of marts.fct_sessions per session_date for an inactivity
 timeout, usage_daily.unique_impressions for a unique-impression window. Checked on the demo
 warehouse (demo configuration: Europe/Dublin, timeout 10, window 24) and on a second warehouse
-built from the same landing files with timeout 30 and window 48, each against the other.
+built from the same landing files with timeout 30, window 48 and another reporting timezone
+(Asia/Kolkata, UTC+05:30: days cut elsewhere than Dublin's, which is UTC in November), each
+against the other; across timezones the other build's sessions and unique impressions are
+re-dated from their UTC start (a session's or impression's UTC time does not depend on the
+timezone).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from conftest import DEMO_CONFIG, query, sbm
 
 TIMEOUT = "policies.userSession.expireOnInactivityInMinutes"
 WINDOW = "impressions.uniqueWindowHours"
+DEMO_TIMEZONE, OTHER_TIMEZONE = "Europe/Dublin", "Asia/Kolkata"
 Key = tuple[object, str, str]  # metric_date, organization, bot
 
 
@@ -29,13 +34,24 @@ def _sensitivity(warehouse: Path, setting_key: str, candidate: int) -> dict[Key,
     return {(d, o, b): n for d, o, b, n in rows}
 
 
-def _published(warehouse: Path, setting_key: str) -> dict[Key, int]:
-    """What the build publishes for the setting it was built with."""
-    sql = {
-        TIMEOUT: "SELECT session_date, organization, bot, count(*) FROM marts.fct_sessions "
-        "GROUP BY ALL",
-        WINDOW: "SELECT metric_date, organization, bot, unique_impressions FROM marts.usage_daily",
-    }[setting_key]
+def _published(warehouse: Path, setting_key: str, timezone: str | None = None) -> dict[Key, int]:
+    """What the build publishes for the setting it was built with; with `timezone`, its sessions
+    (by start) and unique impressions re-dated in that reporting timezone."""
+    if timezone is None:
+        sql = {
+            TIMEOUT: "SELECT session_date, organization, bot, count(*) FROM marts.fct_sessions "
+            "GROUP BY ALL",
+            WINDOW: "SELECT metric_date, organization, bot, unique_impressions "
+            "FROM marts.usage_daily",
+        }[setting_key]
+    else:
+        local = "CAST(timezone('{tz}', {at} AT TIME ZONE 'UTC') AS DATE)"
+        sql = {
+            TIMEOUT: f"SELECT {local.format(tz=timezone, at='session_start_at')}, organization, "
+            "bot, count(*) FROM marts.fct_sessions GROUP BY ALL",
+            WINDOW: f"SELECT {local.format(tz=timezone, at='impression_at')}, organization, bot, "
+            "count(*) FILTER (WHERE is_unique) FROM marts.fct_impressions GROUP BY ALL",
+        }[setting_key]
     return {(d, o, b): n for d, o, b, n in query(warehouse, sql)}
 
 
@@ -49,19 +65,21 @@ def _assert_same(sensitivity: dict[Key, int], published: dict[Key, int], what: s
         for k in keys
         if sensitivity.get(k, 0) != published.get(k, 0)
     }
+    examples = sorted(diffs.items(), key=repr)[:5]
     assert not diffs, (
-        f"{what}: (sensitivity, build) differ on {len(diffs)} of {len(keys)} keys, "
-        + (f"e.g. {sorted(diffs.items(), key=repr)[:5]}")
+        f"{what}: (sensitivity, build) differ on {len(diffs)} of {len(keys)}: {examples}"
     )
 
 
 @pytest.fixture(scope="module")
 def other_warehouse(demo_landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo landing files and configuration, but timeout 30 minutes and window 48 hours."""
+    """The demo landing files and configuration, but timeout 30 minutes, window 48 hours and
+    reporting timezone Asia/Kolkata."""
     root = tmp_path_factory.mktemp("sensitivity")
     doc = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
     doc["policies"]["userSession"]["expireOnInactivityInMinutes"] = 30
     doc["impressions"]["uniqueWindowHours"] = 48
+    doc["timezone"] = OTHER_TIMEZONE
     config = root / "metrics.yaml"
     config.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     warehouse = root / "warehouse.duckdb"
@@ -96,23 +114,35 @@ def test_configured_values_are_the_published_numbers(dashboard_warehouse: Path):
 def test_other_candidates_are_what_a_build_with_them_publishes(
     dashboard_warehouse: Path, other_warehouse: Path
 ):
-    # the demo build's candidates 30 / 48 = the build configured with them, and the other way
     for key, demo_value, other_value in ((TIMEOUT, 10, 30), (WINDOW, 24, 48)):
-        _assert_same(
-            _sensitivity(dashboard_warehouse, key, other_value),
-            _published(other_warehouse, key),
-            f"demo build's {key}={other_value}",
-        )
-        _assert_same(
-            _sensitivity(other_warehouse, key, demo_value),
-            _published(dashboard_warehouse, key),
-            f"other build's {key}={demo_value}",
-        )
+        # the other build's own configured value, dated in its own timezone
         _assert_same(
             _sensitivity(other_warehouse, key, other_value),
             _published(other_warehouse, key),
             f"other build's configured {key}={other_value}",
         )
-    # the settings change the numbers (otherwise the comparisons above prove little)
-    assert _published(other_warehouse, TIMEOUT) != _published(dashboard_warehouse, TIMEOUT)
-    assert _published(other_warehouse, WINDOW) != _published(dashboard_warehouse, WINDOW)
+        # the demo build's candidate 30 / 48 = the build configured with it, and the other way
+        _assert_same(
+            _sensitivity(dashboard_warehouse, key, other_value),
+            _published(other_warehouse, key, DEMO_TIMEZONE),
+            f"demo build's {key}={other_value}",
+        )
+        _assert_same(
+            _sensitivity(other_warehouse, key, demo_value),
+            _published(dashboard_warehouse, key, OTHER_TIMEZONE),
+            f"other build's {key}={demo_value}",
+        )
+        # the settings and the timezone change the numbers (else the above proves little)
+        assert _published(other_warehouse, key, DEMO_TIMEZONE) != _published(
+            dashboard_warehouse, key
+        ), key
+        assert _published(dashboard_warehouse, key, OTHER_TIMEZONE) != _published(
+            dashboard_warehouse, key
+        ), key
+    # re-dating reproduces what a build publishes in its own timezone
+    assert _published(dashboard_warehouse, TIMEOUT, DEMO_TIMEZONE) == _published(
+        dashboard_warehouse, TIMEOUT
+    )
+    assert _published(other_warehouse, WINDOW, OTHER_TIMEZONE) == _published(
+        other_warehouse, WINDOW
+    )
