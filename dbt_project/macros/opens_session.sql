@@ -4,5 +4,6 @@
     expired). One definition for int_conversation_events (the configured timeout) and
     config_sensitivity_daily (candidate timeouts), so that they cannot drift apart. -#}
 {% macro opens_session(at, previous_at, inactivity_minutes) -%}
-    ({{ previous_at }} is null or {{ at }} >= {{ previous_at }} + to_minutes(cast({{ inactivity_minutes }} as bigint)))
+    ({{ previous_at }} is null
+        or {{ at }} >= {{ previous_at }} + to_minutes(cast({{ inactivity_minutes }} as bigint)))
 {%- endmacro %}

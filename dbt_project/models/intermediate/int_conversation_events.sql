@@ -101,7 +101,10 @@ session_starts as (
             order by occurred_at, event_id
         ) as session_number
     from user_activity
-    where {{ opens_session('occurred_at', 'previous_user_activity_at', var('session_inactivity_minutes')) }}
+    where
+        {{ opens_session(
+            'occurred_at', 'previous_user_activity_at', var('session_inactivity_minutes')
+        ) }}
 
 ),
 

@@ -11,8 +11,10 @@
 -- windows (the candidate window is a partition key).
 {%- set configured_minutes = var('session_inactivity_minutes') | int %}
 {%- set configured_hours = var('unique_window_hours') | int %}
-{%- set timeouts = (var('sensitivity_inactivity_minutes') | map('int') | list + [configured_minutes]) | unique | sort %}
-{%- set windows = (var('sensitivity_unique_window_hours') | map('int') | list + [configured_hours]) | unique | sort %}
+{%- set timeouts = var('sensitivity_inactivity_minutes') | map('int') | list %}
+{%- set timeouts = (timeouts + [configured_minutes]) | unique | sort %}
+{%- set windows = var('sensitivity_unique_window_hours') | map('int') | list %}
+{%- set windows = (windows + [configured_hours]) | unique | sort %}
 {%- set other_windows = windows | reject('equalto', configured_hours) | list %}
 
 with user_activity as (
