@@ -102,9 +102,9 @@ session_starts as (
         ) as session_number
     from user_activity
     where
-        previous_user_activity_at is null
-        or occurred_at >= previous_user_activity_at
-        + to_minutes(cast({{ var('session_inactivity_minutes') }} as bigint))
+        {{ opens_session(
+            'occurred_at', 'previous_user_activity_at', var('session_inactivity_minutes')
+        ) }}
 
 ),
 

@@ -1,0 +1,167 @@
+-- What a setting would change: for the current data, the sessions there would be with each
+-- candidate inactivity timeout, and the unique impressions with each candidate window, per
+-- reporting-timezone day, organization and bot. The configured value is always a candidate.
+-- The numbers are what a build with that setting gives: sessions are counted with the same
+-- opening rule as int_conversation_events (macro opens_session) and dated like fct_sessions
+-- (the opening event's local date); unique impressions come from the same anchored_windows macro
+-- as int_impressions, dated like fct_impressions. The configured window is read from
+-- int_impressions itself; only the other windows are computed here.
+-- Cost: one window pass (lag per conversation) over user-side events for every timeout, then a
+-- filtered count per timeout; one anchored_windows pass over the impressions times the other
+-- windows (the candidate window is a partition key).
+{%- set configured_minutes = var('session_inactivity_minutes') | int %}
+{%- set configured_hours = var('unique_window_hours') | int %}
+{%- set timeouts = var('sensitivity_inactivity_minutes') | map('int') | list %}
+{%- set timeouts = (timeouts + [configured_minutes]) | unique | sort %}
+{%- set windows = var('sensitivity_unique_window_hours') | map('int') | list %}
+{%- set windows = (windows + [configured_hours]) | unique | sort %}
+{%- set other_windows = windows | reject('equalto', configured_hours) | list %}
+
+with user_activity as (
+
+    select
+        organization,
+        bot,
+        occurred_at,
+        lag(occurred_at) over (
+            partition by conversation_id, organization, bot
+            order by occurred_at, event_id
+        ) as previous_user_activity_at
+    from {{ ref('int_conversation_events') }}
+    where is_user_side
+
+),
+
+sessions_wide as (
+
+    -- a session is dated by its opening event (fct_sessions.session_date)
+    select
+        {{ to_local_date('occurred_at') }} as metric_date,
+        organization,
+        bot,
+        {%- for minutes in timeouts %}
+        count(*) filter (
+            where {{ opens_session('occurred_at', 'previous_user_activity_at', minutes) }}
+        ) as sessions_{{ minutes }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from user_activity
+    group by all
+
+),
+
+sessions as (
+
+    select
+        metric_date,
+        organization,
+        bot,
+        'policies.userSession.expireOnInactivityInMinutes' as setting_key,
+        cast(replace(candidate, 'sessions_', '') as integer) as candidate_value,
+        metric_value
+    from (
+        unpivot sessions_wide
+        on {% for minutes in timeouts %}sessions_{{ minutes }}{{ ", " if not loop.last }}{% endfor %}
+        into name candidate value metric_value
+    )
+
+),
+
+configured_unique_impressions as (
+
+    -- the configured window: the build's own windows (fct_impressions.is_unique)
+    select
+        {{ to_local_date('impression_at') }} as metric_date,
+        organization,
+        bot,
+        'impressions.uniqueWindowHours' as setting_key,
+        {{ configured_hours }} as candidate_value,
+        count(*) filter (where is_unique) as metric_value
+    from {{ ref('int_impressions') }}
+    group by all
+
+),
+
+{%- if other_windows %}
+
+impression_candidates as (
+
+    select
+        impressions.impression_id,
+        impressions.organization,
+        impressions.bot,
+        impressions.visitor_id,
+        impressions.impression_at,
+        candidates.window_hours
+    from {{ ref('int_impressions') }} as impressions
+    cross join (
+        select unnest([{{ other_windows | join(', ') }}]) as window_hours
+    ) as candidates
+
+),
+
+candidate_windows as (
+
+    -- int_impressions' windows with the candidate as one more partition key
+    {{ anchored_windows(
+        'impression_candidates',
+        ['visitor_id', 'organization', 'bot', 'window_hours'],
+        'impression_at',
+        'impression_id',
+        "to_hours(cast(window_hours as bigint))",
+    ) }}
+
+),
+
+candidate_unique_impressions as (
+
+    select
+        {{ to_local_date('impression_at') }} as metric_date,
+        organization,
+        bot,
+        'impressions.uniqueWindowHours' as setting_key,
+        window_hours as candidate_value,
+        count(*) filter (where is_window_opener) as metric_value
+    from candidate_windows
+    group by all
+
+),
+{%- endif %}
+
+counts as (
+
+    select * from sessions
+    union all
+    select * from configured_unique_impressions
+    {%- if other_windows %}
+    union all
+    select * from candidate_unique_impressions
+    {%- endif %}
+
+)
+
+select
+    counts.metric_date,
+    counts.organization,
+    counts.bot,
+    counts.setting_key,
+    settings.setting,
+    settings.unit,
+    settings.metric,
+    cast(counts.candidate_value as integer) as candidate_value,
+    settings.configured_value,
+    counts.candidate_value = settings.configured_value as is_configured,
+    cast(counts.metric_value as bigint) as metric_value,
+    -- the configured candidate's number on the same row key: a date range's change is
+    -- sum(metric_value) / sum(configured_metric_value) - 1
+    cast(max(counts.metric_value) filter (where counts.candidate_value = settings.configured_value)
+        over (partition by counts.metric_date, counts.organization, counts.bot, counts.setting_key)
+        as bigint) as configured_metric_value
+from counts
+inner join (
+    values
+    ('policies.userSession.expireOnInactivityInMinutes', 'Session inactivity timeout', 'minutes',
+     'sessions', {{ configured_minutes }}),
+    ('impressions.uniqueWindowHours', 'Unique impression window', 'hours',
+     'unique_impressions', {{ configured_hours }})
+) as settings (setting_key, setting, unit, metric, configured_value)
+    on counts.setting_key = settings.setting_key
