@@ -27,7 +27,12 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 USE_CASE_LISTS = (("useCases", "use_case"), ("additionalUsageMetrics", "additional_usage_metric"))
 # a document that is one ServisBOT dashboard rather than a configuration
 DASHBOARD_KEYS = {"alias", "resourceName", "useCases"}
-_TYPE_NAMES = {"object": "an object", "array": "a list", "string": "a string"}
+_TYPE_NAMES = {
+    "object": "an object",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+}
 
 Rows = tuple[dict[str, Any], ...]
 
