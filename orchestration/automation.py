@@ -11,7 +11,8 @@ import dagster as dg
 
 from ingest.landing import delivery_days
 from ingest.raw_layer import pending_days
-from orchestration.assets.dbt import config_change_assets
+from orchestration.assets.dbt import config_change_assets, dbt_models
+from orchestration.assets.mart_checks import mart_quality
 from orchestration.assets.publish import PUBLISHED_WAREHOUSE
 from orchestration.build_definition import build_record
 from orchestration.jobs import RANGE_END_TAG, RANGE_START_TAG, build_job, refresh_job
@@ -102,8 +103,9 @@ CONFIG_HASH_TAG = "servisbot-metrics/config_hash"
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="When the configuration in effect (edited on disk, or applied by "
     "apply_config_job) differs from the one the marts were built with, launches build_job "
-    "over exactly the dbt assets that depend on what changed, then the checks and the publish. "
-    "An invalid document is reported here and not applied.",
+    "over exactly the dbt assets that depend on what changed, then the checks and the publish "
+    "(a change of the dbt code itself rebuilds every model). An invalid document is reported "
+    "here and not applied.",
 )
 def config_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineResource):
     try:
@@ -114,8 +116,13 @@ def config_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineResourc
         )
         return dg.SkipReason(f"configuration {pipeline.config_file} is invalid: {exc}")
     build = build_record(pipeline.paths)
-    if not build or build.get("in_progress"):
-        return dg.SkipReason("no finished build yet: the next build uses the configuration")
+    if not build:
+        return dg.SkipReason("no build yet: the first build uses the configuration in effect")
+    if build.get("in_progress"):
+        return dg.SkipReason(
+            "a build is running or did not finish: the next full build (refresh_job, build_job, "
+            "`servisbot-metrics run`) applies the configuration in effect"
+        )
     assets = config_change_assets(build, metrics)
     if not assets:
         return dg.SkipReason("the marts are built with the configuration in effect")
@@ -127,5 +134,13 @@ def config_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineResourc
     return dg.RunRequest(
         run_key=f"config:{metrics.content_hash}:{int(now)}",
         asset_selection=sorted(assets | {PUBLISHED_WAREHOUSE}, key=lambda k: k.path),
+        asset_check_keys=config_rebuild_checks(assets),
         tags={CONFIG_HASH_TAG: metrics.content_hash},
     )
+
+
+def config_rebuild_checks(assets: set[dg.AssetKey]) -> list[dg.AssetCheckKey]:
+    """The dbt tests of the rebuilt models, and every mart suite: the publish needs the whole
+    build checked, also when the change touched none of the marts the suites are on."""
+    keys = [key for key in dbt_models.check_keys if key.asset_key in assets]
+    return sorted([*keys, *mart_quality.check_keys], key=lambda k: (k.asset_key.path, k.name))

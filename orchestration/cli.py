@@ -143,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
         "show",
         help="print the effective configuration, defaults filled in",
         description="Print FILE's effective configuration with every default filled in; with "
-        "--warehouse, the configuration that warehouse's marts were built with; with neither, "
+        "--warehouse, the configuration its published numbers were built with; with neither, "
         "the built-in defaults.",
     )
     show.add_argument("file", type=Path, nargs="?", metavar="FILE")
@@ -281,9 +281,14 @@ def _config_show(args: argparse.Namespace) -> int:
         _err(f"{args.file}: {exc} (see: servisbot-metrics config validate {args.file})")
         return EXIT_FAILED
     if args.warehouse:
-        versions = read_versions(WarehousePaths.for_warehouse(args.warehouse, args.state_dir))
+        paths = WarehousePaths.for_warehouse(args.warehouse, args.state_dir)
+        # what the published numbers were built with (a newer version may not be built yet)
+        published = (
+            json.loads(paths.publish_record.read_text()) if paths.publish_record.exists() else {}
+        )
+        versions = [v for v in read_versions(paths) if v["hash"] == published.get("config_hash")]
         if not versions:
-            _err(f"no configuration recorded for {args.warehouse} (not built by this pipeline?)")
+            _err(f"no configuration recorded for {args.warehouse} (not published by this tool?)")
             return EXIT_FAILED
         document = json.loads(versions[-1]["content"])
     if args.json:

@@ -15,9 +15,10 @@ import dagster as dg
 import yaml
 from pydantic import Field
 
+from orchestration import metrics_config
 from orchestration.metrics_config import ConfigError, MetricsConfig, parse_config
 
-USE_CASE_LISTS = ("useCases", "additionalUsageMetrics")
+USE_CASE_LISTS = tuple(key for key, _ in metrics_config.USE_CASE_LISTS)
 _REMOVABLE = re.compile(
     r"kpiDashboards\[(?P<alias>[^\]]+)\](?:\.(?P<list>useCases|additionalUsageMetrics)"
     r"\[(?P<title>[^\]]+)\])?"
@@ -157,11 +158,12 @@ def _remove(document: dict[str, Any], path: str) -> None:
     items.remove(item)
 
 
-def edited(current: MetricsConfig, edit: ConfigurationEdit) -> MetricsConfig:
-    """The configuration after `edit`; ConfigError names every problem of the result."""
-    if edit.document is not None:
+def edited(current: MetricsConfig | None, edit: ConfigurationEdit) -> MetricsConfig:
+    """The configuration after `edit` (`current` is not needed when it replaces the whole
+    document); ConfigError names every problem of the result."""
+    if edit.document is not None or current is None:
         try:
-            base = parse_config(yaml.safe_load(edit.document)).document  # JSON is YAML too
+            base = parse_config(yaml.safe_load(edit.document or "")).document  # JSON is YAML
         except yaml.YAMLError as exc:
             first_line = str(exc).splitlines()[0]
             raise ConfigError([f"document: not valid YAML or JSON: {first_line}"]) from None

@@ -25,7 +25,16 @@ def read_versions(paths: WarehousePaths) -> list[dict[str, Any]]:
     path = paths.state / HISTORY_FILE
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    versions = []
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line]
+    for number, line in enumerate(lines, 1):
+        try:
+            versions.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number < len(lines):
+                raise
+            # a last line torn by a crash while it was appended: that version was not applied
+    return versions
 
 
 def _short(value: Any) -> str:

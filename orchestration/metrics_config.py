@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import duckdb
 import yaml
 from jsonschema import Draft202012Validator, ValidationError
 
@@ -80,6 +81,13 @@ def vars_hash(dbt_vars: dict[str, Any]) -> str:
 
 
 @cache
+def _timezones() -> set[str]:
+    """The timezone names DuckDB knows (Python's zoneinfo also takes `localtime`, `posixrules`
+    or `right/UTC`, on which the build would fail)."""
+    return {name for (name,) in duckdb.sql("SELECT name FROM pg_timezone_names()").fetchall()}
+
+
+@cache
 def schema() -> dict[str, Any]:
     return json.loads(CONFIG_SCHEMA_PATH.read_text(encoding="utf-8"))
 
@@ -124,6 +132,8 @@ def _messages(error: ValidationError) -> list[str]:
             for k in value
             if k not in schema_node.get("properties", {})
         ]
+    if error.validator == "maximum":
+        return [f"{where}: must be at most {error.validator_value}, {_got(value)}"]
     if "x-message" in schema_node:
         return [f"{where}: {schema_node['x-message']}, {_got(value)}"]
     if schema_node.get("type") == "integer" and schema_node.get("minimum") == 1:
@@ -135,7 +145,13 @@ def _messages(error: ValidationError) -> list[str]:
 
 def _schema_problems(doc: Any, definition: str | None) -> list[str]:
     problems = {m for error in _validator(definition).iter_errors(doc) for m in _messages(error)}
-    return sorted(problems, key=lambda message: message.split(": ", 1)[0])
+    return sorted(problems, key=_path_order)
+
+
+def _path_order(message: str) -> list[tuple[int, int | str]]:
+    """Sorts messages by key path, list indexes as numbers ([2] before [10])."""
+    path = message.split(": ", 1)[0]
+    return [(0, int(i)) if i else (1, k) for i, k in re.findall(r"\[(\d+)\]|([^.\[\]]+)", path)]
 
 
 def _without_nulls(node: Any) -> Any:
@@ -151,9 +167,7 @@ def _rule_problems(doc: dict[str, Any], prefix: str | None) -> list[str]:
     """What the schema cannot check: the timezone exists, names are unique, hours in order."""
     problems = []
     timezone = doc.get("timezone", "UTC")
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    if timezone not in _timezones():
         problems.append(f"timezone: unknown IANA timezone {timezone!r}")
     aliases: set[str] = set()
     for index, dashboard in enumerate(doc.get("kpiDashboards", [])):
@@ -209,22 +223,23 @@ def _effective_dashboard(dashboard: dict[str, Any]) -> dict[str, Any]:
 def effective_document(doc: dict[str, Any]) -> dict[str, Any]:
     """A valid document with every default filled in (what `config show` prints)."""
     policies = doc.get("policies", {})
+    # JSON Schema's integers include 10.0: the document says 10
     return {
         "timezone": doc.get("timezone", "UTC"),
         "policies": {
             "userSession": {
-                "expireOnInactivityInMinutes": policies.get("userSession", {}).get(
-                    "expireOnInactivityInMinutes", 10
+                "expireOnInactivityInMinutes": int(
+                    policies.get("userSession", {}).get("expireOnInactivityInMinutes", 10)
                 )
             },
             "conversation": {
-                "maxDurationInMinutes": policies.get("conversation", {}).get(
-                    "maxDurationInMinutes", 1440
+                "maxDurationInMinutes": int(
+                    policies.get("conversation", {}).get("maxDurationInMinutes", 1440)
                 )
             },
         },
         "impressions": {
-            "uniqueWindowHours": doc.get("impressions", {}).get("uniqueWindowHours", 24)
+            "uniqueWindowHours": int(doc.get("impressions", {}).get("uniqueWindowHours", 24))
         },
         "kpiDashboards": [_effective_dashboard(d) for d in doc.get("kpiDashboards", [])],
     }

@@ -20,6 +20,14 @@ APPLY_OP = "config__metrics_configuration"
 # the history and the settings table name the versions, which differ by construction
 CONFIG_TABLES = ("marts.config_versions", "marts.config_settings")
 TIMEOUT_KEY = "policies.userSession.expireOnInactivityInMinutes"
+PASSWORD_RESET = {
+    "title": "Password reset",
+    "summary": {
+        "start": "pw_reset_start",
+        "success": "pw_reset_done",
+        "failure": "pw_reset_failed",
+    },
+}
 
 
 def _pipeline(site: Site, config: Path | None = None) -> PipelineResource:
@@ -35,6 +43,17 @@ def _tick(pipeline: PipelineResource, cursor: str | None = None) -> dg.SensorRes
     return config_sensor.evaluate_tick(
         dg.build_sensor_context(cursor=cursor, resources={"pipeline": pipeline})
     )
+
+
+def _run_request(
+    defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunRequest
+) -> dg.ExecuteInProcessResult:
+    """Runs what the sensor requested, as the daemon would: its assets and its checks."""
+    job = defs.resolve_job_def(request.job_name or "build_job").get_subset(
+        asset_selection=set(request.asset_selection or ()),
+        asset_check_selection=set(request.asset_check_keys or ()),
+    )
+    return job.execute_in_process(instance=instance, tags=request.tags)
 
 
 def _keys(request: dg.RunRequest) -> set[str]:
@@ -55,16 +74,7 @@ def test_applying_a_timeout_and_a_use_case_from_the_launchpad_equals_a_full_rebu
             {
                 "alias": "retail-kpis",
                 "resourceName": "ClassicFlow",
-                "useCases": [
-                    {
-                        "title": "Password reset",
-                        "summary": {
-                            "start": "pw_reset_start",
-                            "success": "pw_reset_done",
-                            "failure": "pw_reset_failed",
-                        },
-                    }
-                ],
+                "useCases": [PASSWORD_RESET],
             }
         ],
     }
@@ -95,9 +105,7 @@ def test_applying_a_timeout_and_a_use_case_from_the_launchpad_equals_a_full_rebu
         "marts/fct_impressions",
         "marts/pipeline_status",
     }
-    built = defs.resolve_job_def("build_job").execute_in_process(
-        instance=instance, asset_selection=request.asset_selection, tags=request.tags
-    )
+    built = _run_request(defs, instance, request)
     assert built.success
     materialized = {
         e.asset_key.to_user_string() for e in built.all_events if e.is_step_materialization
@@ -133,6 +141,36 @@ def test_applying_a_timeout_and_a_use_case_from_the_launchpad_equals_a_full_rebu
     shown = json.loads(sbm("config", "show", "--warehouse", site.warehouse, "--json").stdout)
     assert shown["policies"]["userSession"] == {"expireOnInactivityInMinutes": 3}
 
+    # a change that no data-quality suite's mart depends on (a bucket metric) is still checked
+    # and published: the sensor asks for every mart suite, not only those of rebuilt marts
+    bucket = {
+        "title": "Failure reasons",
+        "type": "bucket",
+        "properties": {"goal": "pw_reset_failed"},
+    }
+    edit = {
+        "kpiDashboards": [
+            {"alias": "retail-kpis", "useCases": [{**PASSWORD_RESET, "metrics": [bucket]}]}
+        ]
+    }
+    applied = defs.resolve_job_def("apply_config_job").execute_in_process(
+        run_config={"ops": {APPLY_OP: {"config": edit}}}, instance=instance
+    )
+    (request,) = _tick(pipeline).run_requests
+    assert _keys(request) == {
+        "intermediate/int_kpi_bucket_metrics",
+        "marts/dim_kpi_use_cases",
+        "marts/kpi_bucket_daily",
+        "marts/config_settings",
+        "marts/config_versions",
+        "warehouse/published",
+    }
+    assert {"gx_kpi_daily", "gx_usage_daily"} <= {key.name for key in request.asset_check_keys}
+    assert _run_request(defs, instance, request).success
+    stamp = dict(query(site.warehouse, "SELECT key, value FROM marts.publish_info"))
+    assert stamp["config_version"] == "3"
+    assert query(site.warehouse, "SELECT count(*) FROM marts.kpi_bucket_daily")[0][0] > 0
+
 
 def test_an_edit_on_disk_is_picked_up_by_the_sensor_and_a_bad_one_reported(
     base_site: Site, demo_landing: Path, tmp_path: Path
@@ -167,9 +205,7 @@ def test_an_edit_on_disk_is_picked_up_by_the_sensor_and_a_bad_one_reported(
     assert "the metrics configuration changed since the last build" in str(
         failure.step_failure_data.error
     )
-    built = build_job.execute_in_process(
-        instance=instance, asset_selection=request.asset_selection, tags=request.tags
-    )
+    built = _run_request(defs, instance, request)
     assert built.success
     (source,) = query(site.warehouse, "SELECT source FROM marts.config_versions WHERE is_active")
     assert source == (str(config),)

@@ -14,8 +14,14 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from orchestration.config_edit import ConfigurationEdit, edited
-from orchestration.config_history import diff_documents
+from orchestration.config_history import (
+    HISTORY_FILE,
+    diff_documents,
+    read_versions,
+    record_version,
+)
 from orchestration.metrics_config import ConfigError, load_config, parse_config, schema
+from orchestration.settings import WarehousePaths
 from tests.conftest import DEMO_CONFIG, SBM
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -232,3 +238,36 @@ def test_an_invalid_launchpad_edit_is_refused_naming_the_key(edit: dict, message
     with pytest.raises(ConfigError) as refused:
         edited(load_config(DEMO_CONFIG), ConfigurationEdit(**edit))
     assert refused.value.errors[0].startswith(message), refused.value.errors
+
+
+def test_numbers_are_whole_bounded_and_timezones_are_ones_duckdb_knows() -> None:
+    config = parse_config({"policies": {"userSession": {"expireOnInactivityInMinutes": 15.0}}})
+    assert config.document["policies"]["userSession"] == {"expireOnInactivityInMinutes": 15}
+    assert (
+        config.content_hash
+        == parse_config(
+            {"policies": {"userSession": {"expireOnInactivityInMinutes": 15}}}
+        ).content_hash
+    )  # 15.0 and 15 are the same configuration
+    assert _refusal({"impressions": {"uniqueWindowHours": 10**30}}) == [
+        f"impressions.uniqueWindowHours: must be at most 8760, got {10**30}"
+    ]
+    for name in ("localtime", "posixrules", "right/UTC"):
+        assert _refusal({"timezone": name}) == [f"timezone: unknown IANA timezone {name!r}"]
+
+
+def test_problems_are_listed_in_document_order_of_list_indexes() -> None:
+    dashboards = [{"alias": f"d{i}", "resourceName": "B"} for i in range(11)]
+    dashboards[2]["title"] = dashboards[10]["title"] = ""
+    assert [p.split(":")[0] for p in _refusal({"kpiDashboards": dashboards})] == [
+        "kpiDashboards[2].title",
+        "kpiDashboards[10].title",
+    ]
+
+
+def test_a_history_line_torn_by_a_crash_is_not_a_version(tmp_path: Path) -> None:
+    paths = WarehousePaths.for_warehouse(tmp_path / "wh.duckdb")
+    first = record_version(paths, load_config(None), "run-1", "(defaults)")
+    with (paths.state / HISTORY_FILE).open("a") as history:
+        history.write('{"version": 2, "applied_at": "2026-11-')  # the process died here
+    assert read_versions(paths) == first

@@ -42,16 +42,17 @@ def write_document(path: Path, config: MetricsConfig, note: str) -> None:
 def metrics_configuration(
     context: dg.AssetExecutionContext, pipeline: PipelineResource, config: ConfigurationEdit
 ) -> dg.MaterializeResult:
-    try:
-        current = pipeline.metrics_config()
-        new = edited(current, config)
-    except ConfigError as exc:
-        raise dg.Failure(
-            description="configuration not applied:\n" + "\n".join(exc.errors)
-        ) from None
     file = pipeline.config_file
-    with pipeline.writer_lock(context.log.info) as paths:
-        if new.document != current.document or not file.exists():
+    with pipeline.writer_lock(context.log.info) as paths:  # one edit at a time, on the latest
+        try:
+            # a whole pasted document does not need the current one (which may be broken)
+            current = pipeline.metrics_config() if config.document is None else None
+            new = edited(current, config)
+        except ConfigError as exc:
+            raise dg.Failure(
+                description="configuration not applied:\n" + "\n".join(exc.errors)
+            ) from None
+        if current is None or new.document != current.document or not file.exists():
             now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             write_document(file, new, f"written by apply_config_job, run {context.run_id}, {now}")
         versions = record_version(paths, new, context.run_id, f"apply_config_job ({file})")

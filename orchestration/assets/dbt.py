@@ -79,9 +79,10 @@ def dbt_models(
     did not finish (a killed run), or when redelivered copies moved an event to another
     conversation or visitor (see build_definition.py).
     """
-    metrics = pipeline.metrics_config()
-    definition = definition_hash(metrics)
     with pipeline.writer_lock(context.log.info) as paths:
+        # read under the lock: an apply_config_job run may have just written a new version
+        metrics = pipeline.metrics_config()
+        definition = definition_hash(metrics)
         previous = build_record(paths)
         if context.is_subset:
             _refuse_part_of_a_config_change(context, previous, metrics)
@@ -117,7 +118,10 @@ def dbt_models(
 def config_change_assets(previous_build: dict, metrics: MetricsConfig) -> set[dg.AssetKey]:
     """The dbt assets that must be rebuilt for `metrics` over the build recorded in
     `previous_build`: those reading a changed var (or its history) and all downstream. Every
-    dbt asset when the dbt code changed or the build recorded no configuration."""
+    dbt asset when the dbt code changed, the build recorded no configuration or did not
+    finish."""
+    if previous_build.get("in_progress"):  # a half-applied build: all of it is rebuilt
+        return set(dbt_models.keys)
     if previous_build.get("definition_hash") == definition_hash(metrics):
         return set()
     old_vars = previous_build.get("config_vars")
