@@ -14,7 +14,7 @@ from ingest.raw_layer import pending_days
 from orchestration.assets.dbt import config_change_assets, dbt_models
 from orchestration.assets.mart_checks import mart_quality
 from orchestration.assets.publish import PUBLISHED_WAREHOUSE
-from orchestration.build_definition import build_record
+from orchestration.build_definition import build_record, dbt_code_hash
 from orchestration.jobs import RANGE_END_TAG, RANGE_START_TAG, build_job, refresh_job
 from orchestration.metrics_config import ConfigError
 from orchestration.partitions import outside_partitions
@@ -123,7 +123,7 @@ def config_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineResourc
             "a build is running or did not finish: the next full build (refresh_job, build_job, "
             "`servisbot-metrics run`) applies the configuration in effect"
         )
-    assets = config_change_assets(build, metrics)
+    assets = config_change_assets(build, metrics, dbt_code_hash())
     if not assets:
         return dg.SkipReason("the marts are built with the configuration in effect")
     now = time.time()

@@ -29,8 +29,10 @@ def dbt_code_hash() -> str:
     return digest.hexdigest()
 
 
-def definition_hash(config: MetricsConfig) -> str:
-    return hashlib.sha256(f"{config.content_hash}:{dbt_code_hash()}".encode()).hexdigest()[:16]
+def definition_hash(config: MetricsConfig, code_hash: str | None = None) -> str:
+    """The configuration's hash with the dbt code's (`code_hash`, when already computed)."""
+    code_hash = code_hash or dbt_code_hash()
+    return hashlib.sha256(f"{config.content_hash}:{code_hash}".encode()).hexdigest()[:16]
 
 
 def build_record(paths: WarehousePaths) -> dict:
@@ -59,7 +61,7 @@ def mark_build_started(paths: WarehousePaths) -> None:
 
 
 def record_build(
-    paths: WarehousePaths, config: MetricsConfig, raw_digest: str, build_id: str
+    paths: WarehousePaths, config: MetricsConfig, code_hash: str, raw_digest: str, build_id: str
 ) -> None:
     """A finished build: what it was built from (the configuration's dbt vars, so that the next
     change rebuilds only what it touches), and its id (the run that built it), which the mart
@@ -67,8 +69,8 @@ def record_build(
     _write_record(
         paths,
         {
-            "definition_hash": definition_hash(config),
-            "code_hash": dbt_code_hash(),
+            "definition_hash": definition_hash(config, code_hash),
+            "code_hash": code_hash,
             "config_vars": config.dbt_vars(),
             "raw_digest": raw_digest,
             "build_id": build_id,

@@ -268,7 +268,7 @@ def _config_show(args: argparse.Namespace) -> int:
 
     import yaml
 
-    from orchestration.config_history import read_versions
+    from orchestration.config_history import version_with_hash
     from orchestration.metrics_config import ConfigError, load_config
     from orchestration.settings import WarehousePaths
 
@@ -286,11 +286,11 @@ def _config_show(args: argparse.Namespace) -> int:
         published = (
             json.loads(paths.publish_record.read_text()) if paths.publish_record.exists() else {}
         )
-        versions = [v for v in read_versions(paths) if v["hash"] == published.get("config_hash")]
-        if not versions:
+        version = version_with_hash(paths, published.get("config_hash", ""))
+        if version is None:
             _err(f"no configuration recorded for {args.warehouse} (not published by this tool?)")
             return EXIT_FAILED
-        document = json.loads(versions[-1]["content"])
+        document = json.loads(version["content"])
     if args.json:
         print(json.dumps(document, indent=2, ensure_ascii=False))
     else:

@@ -112,7 +112,7 @@ def record_version(
     return [*versions, entry]
 
 
-def version_of(paths: WarehousePaths, content_hash: str) -> int | None:
-    """The number of the latest version with this content hash, if recorded."""
-    matching = [v["version"] for v in read_versions(paths) if v["hash"] == content_hash]
+def version_with_hash(paths: WarehousePaths, content_hash: str) -> dict[str, Any] | None:
+    """The latest recorded version with this content hash, if any."""
+    matching = [v for v in read_versions(paths) if v["hash"] == content_hash]
     return matching[-1] if matching else None

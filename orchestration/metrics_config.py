@@ -163,44 +163,53 @@ def _without_nulls(node: Any) -> Any:
     return node
 
 
+def _hours(span: str) -> tuple[int, int]:
+    """The start and end hours of a schema-valid "HH-HH"."""
+    start, end = span.split("-")
+    return int(start), int(end)
+
+
+def _repeat(seen: set[str], name: str, path: str, what: str) -> list[str]:
+    """`path: duplicate <what> 'name'` when `name` was seen before; `name` is then seen."""
+    repeated = name in seen
+    seen.add(name)
+    return [f"{path}: duplicate {what} {name!r}"] if repeated else []
+
+
 def _rule_problems(doc: dict[str, Any], prefix: str | None) -> list[str]:
     """What the schema cannot check: the timezone exists, names are unique, hours in order."""
     problems = []
     timezone = doc.get("timezone", "UTC")
     if timezone not in _timezones():
         problems.append(f"timezone: unknown IANA timezone {timezone!r}")
+    hours_rule = schema()["$defs"]["hours"]["x-message"]
     aliases: set[str] = set()
     for index, dashboard in enumerate(doc.get("kpiDashboards", [])):
         where = f"kpiDashboards[{index}]" if prefix is None else prefix
         dot = "." if where else ""
-        if dashboard["alias"] in aliases:
-            problems.append(f"{where}{dot}alias: duplicate dashboard alias {dashboard['alias']!r}")
-        aliases.add(dashboard["alias"])
-        for day, hours in dashboard.get("businessHours", {}).items():
-            start, end = map(int, hours.split("-"))
+        problems += _repeat(aliases, dashboard["alias"], f"{where}{dot}alias", "dashboard alias")
+        for day, span in dashboard.get("businessHours", {}).items():
+            start, end = _hours(span)
             if start >= end:
-                problems.append(
-                    f'{where}{dot}businessHours.{day}: must be "HH-HH" with 0 <= start < end <= '
-                    f'24 (e.g. "09-17"), got {hours!r}'
-                )
+                problems.append(f"{where}{dot}businessHours.{day}: {hours_rule}, {_got(span)}")
         titles: set[str] = set()
         for list_key, _ in USE_CASE_LISTS:
             for i, use_case in enumerate(dashboard.get(list_key, [])):
                 uc_where = f"{where}{dot}{list_key}[{i}]"
-                if use_case["title"] in titles:
-                    problems.append(
-                        f"{uc_where}.title: duplicate use case title in this dashboard "
-                        f"{use_case['title']!r}"
-                    )
-                titles.add(use_case["title"])
+                problems += _repeat(
+                    titles,
+                    use_case["title"],
+                    f"{uc_where}.title",
+                    "use case title in this dashboard",
+                )
                 metric_titles: set[str] = set()
                 for m, metric in enumerate(use_case.get("metrics", [])):
-                    if metric["title"] in metric_titles:
-                        problems.append(
-                            f"{uc_where}.metrics[{m}].title: duplicate metric title "
-                            f"{metric['title']!r}"
-                        )
-                    metric_titles.add(metric["title"])
+                    problems += _repeat(
+                        metric_titles,
+                        metric["title"],
+                        f"{uc_where}.metrics[{m}].title",
+                        "metric title",
+                    )
     return problems
 
 
@@ -251,7 +260,7 @@ def _dbt_rows(document: dict[str, Any]) -> tuple[Rows, Rows, Rows]:
     for dashboard in document["kpiDashboards"]:
         owner = {"dashboard": dashboard["alias"], "bot": dashboard["resourceName"]}
         for day in sorted(dashboard["businessHours"], key=WEEKDAYS.index):
-            start, end = map(int, dashboard["businessHours"][day].split("-"))
+            start, end = _hours(dashboard["businessHours"][day])
             isodow = WEEKDAYS.index(day) + 1
             hours.append({**owner, "isodow": isodow, "start_hour": start, "end_hour": end})
         for list_key, kind in USE_CASE_LISTS:

@@ -22,7 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.raw_layer import ingest_day, raw_layer_digest
-from orchestration.build_definition import definition_hash, full_refresh_reason, record_build
+from orchestration.build_definition import (
+    dbt_code_hash,
+    definition_hash,
+    full_refresh_reason,
+    record_build,
+)
 from orchestration.metrics_config import parse_config
 from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR, WarehousePaths
 
@@ -260,7 +265,9 @@ def test_incremental_runs_equal_a_full_refresh(data: st.DataObject, tmp_path_fac
         # the dbt asset's decision: e.g. copies that moved an event force a full refresh
         reason = full_refresh_reason(paths, definition)
         _dbt_run(state, *(["--full-refresh"] if reason else []))
-        record_build(paths, CONFIG, raw_layer_digest(paths.raw), build_id=f"batch {attempt}")
+        record_build(
+            paths, CONFIG, dbt_code_hash(), raw_layer_digest(paths.raw), build_id=f"batch {attempt}"
+        )
 
     full = root / "full.state"
     shutil.copytree(state / "raw", full / "raw")

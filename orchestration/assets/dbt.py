@@ -81,11 +81,11 @@ def dbt_models(
     """
     with pipeline.writer_lock(context.log.info) as paths:
         # read under the lock: an apply_config_job run may have just written a new version
-        metrics = pipeline.metrics_config()
-        definition = definition_hash(metrics)
+        metrics, code_hash = pipeline.metrics_config(), dbt_code_hash()
+        definition = definition_hash(metrics, code_hash)
         previous = build_record(paths)
         if context.is_subset:
-            _refuse_part_of_a_config_change(context, previous, metrics)
+            _refuse_part_of_a_config_change(context, previous, metrics, code_hash)
         source = str(pipeline.config_file) if pipeline.config_file.exists() else "(defaults)"
         versions = record_version(paths, metrics, context.run_id, source)
         args = [
@@ -112,20 +112,22 @@ def dbt_models(
         mark_build_started(paths)
         # dbt's artifacts per warehouse, in its state folder (not one folder per run in the repo)
         yield from dbt.cli(args, context=context, target_path=paths.state / "dbt-target").stream()
-        record_build(paths, metrics, raw_digest, build_id=context.run.run_id)
+        record_build(paths, metrics, code_hash, raw_digest, build_id=context.run.run_id)
 
 
-def config_change_assets(previous_build: dict, metrics: MetricsConfig) -> set[dg.AssetKey]:
-    """The dbt assets that must be rebuilt for `metrics` over the build recorded in
-    `previous_build`: those reading a changed var (or its history) and all downstream. Every
-    dbt asset when the dbt code changed, the build recorded no configuration or did not
-    finish."""
+def config_change_assets(
+    previous_build: dict, metrics: MetricsConfig, code_hash: str
+) -> set[dg.AssetKey]:
+    """The dbt assets that must be rebuilt for `metrics` and the dbt code `code_hash` over the
+    build recorded in `previous_build`: those reading a changed var (or its history) and all
+    downstream. Every dbt asset when the dbt code changed, the build recorded no configuration
+    or did not finish."""
     if previous_build.get("in_progress"):  # a half-applied build: all of it is rebuilt
         return set(dbt_models.keys)
-    if previous_build.get("definition_hash") == definition_hash(metrics):
+    if previous_build.get("definition_hash") == definition_hash(metrics, code_hash):
         return set()
     old_vars = previous_build.get("config_vars")
-    if old_vars is None or previous_build.get("code_hash") != dbt_code_hash():
+    if old_vars is None or previous_build.get("code_hash") != code_hash:
         return set(dbt_models.keys)
     manifest = json.loads(dbt_project.manifest_path.read_text())
     changed = changed_vars(old_vars, metrics.dbt_vars()) | {"config_versions"}
@@ -137,11 +139,12 @@ def config_change_assets(previous_build: dict, metrics: MetricsConfig) -> set[dg
 
 
 def _refuse_part_of_a_config_change(
-    context: dg.AssetExecutionContext, previous_build: dict, metrics: MetricsConfig
+    context: dg.AssetExecutionContext, previous_build: dict, metrics: MetricsConfig, code_hash: str
 ) -> None:
     """A partial build after a configuration change must rebuild everything the change
     touches, or the marts would mix two configurations."""
-    missing = config_change_assets(previous_build, metrics) - set(context.selected_asset_keys)
+    changed = config_change_assets(previous_build, metrics, code_hash)
+    missing = changed - set(context.selected_asset_keys)
     if missing:
         names = sorted(key.to_user_string() for key in missing)
         raise dg.Failure(

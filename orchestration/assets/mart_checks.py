@@ -38,8 +38,8 @@ def mart_quality(context: dg.AssetCheckExecutionContext, pipeline: PipelineResou
         if key not in selected:
             continue
         yield dg.AssetCheckResult(
-            check_name=suite.name,
-            asset_key=dg.AssetKey(["marts", suite.table]),
+            check_name=key.name,
+            asset_key=key.asset_key,
             passed=outcome.passed,
             severity=dg.AssetCheckSeverity.ERROR if suite.blocking else dg.AssetCheckSeverity.WARN,
             metadata={

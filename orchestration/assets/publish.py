@@ -9,7 +9,7 @@ import dagster as dg
 
 from orchestration.assets.dbt import dbt_models
 from orchestration.build_definition import build_record
-from orchestration.config_history import version_of
+from orchestration.config_history import version_with_hash
 from orchestration.metrics_config import vars_hash
 from orchestration.publish import PublishError, publish
 from orchestration.quality.gate import gate_failures, mart_gate_failure, suite_version
@@ -48,10 +48,11 @@ def published_warehouse(
             )
         # the configuration the build was made with (the file may have changed since)
         config_hash = vars_hash(build["config_vars"]) if "config_vars" in build else ""
+        version = version_with_hash(paths, config_hash) or {}
         stamp = {
             "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "config_hash": config_hash,
-            "config_version": str(version_of(paths, config_hash) or ""),
+            "config_version": str(version.get("version", "")),
             # what dbt recorded for the build being published
             "definition_hash": str(build["definition_hash"]),
             "raw_digest": str(build["raw_digest"]),
