@@ -2,9 +2,13 @@
 
     RAW/events/YYYY-MM-DD/events.parquet                 accepted, de-duplicated within the day
     RAW/rejects/YYYY-MM-DD/rejects.parquet               one row per rejected line
-    RAW/manifest/YYYY-MM-DD.json                          what was read, and the counts
+    RAW/manifest/YYYY-MM-DD.json                          what was read, the files that could
+                                                          not be read (and why), and the counts
 
 A day is (re)written only when its landing files changed, so later runs extend the layer.
+A file that cannot be read never stops the others: it is recorded in the manifest with its
+reason, and a corrected copy (a new size or modification time) makes the day new again. A file
+modified less than `settle_seconds` ago is still being written and is left for a later run.
 Each file is written beside its final name and renamed into place; the manifest goes last, so
 a run killed half-way re-ingests that day next time. Duplicates across days are resolved in
 dbt staging (the copy with the earliest `received_at` wins).
@@ -17,14 +21,14 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
-from ingest.landing import day_files, fingerprint
+from ingest.landing import DayListing, LandingFile, UnreadableFile, day_files
 from ingest.validate import CHECKED_SQL
 
 EVENT_COLUMNS = (
@@ -42,6 +46,8 @@ class DayResult:
     rejected: int
     duplicates: int
     skipped: bool  # nothing new since the last ingest of this day
+    rejected_files: int = 0  # landing files that could not be read
+    still_landing: int = 0  # files modified too recently to be read yet
 
 
 def events_glob(raw: Path) -> str:
@@ -68,16 +74,28 @@ class PendingDay:
     newest_mtime_ns: int  # of its landing files: a day still being written is recent
 
 
-def pending_days(landing: Path, days: list[str], raw: Path) -> list[PendingDay]:
-    """The delivery days whose landing files differ from what the raw layer holds."""
+def pending_days(
+    landing: Path, days: list[str], raw: Path, settle_seconds: float = 0
+) -> list[PendingDay]:
+    """The delivery days whose landing files differ from what the raw layer holds (files
+    still being written left out: a day with nothing else new is not pending yet)."""
     pending = []
     for day in days:
-        files = day_files(landing, day)
-        print_ = fingerprint(files)
-        if (read_manifest(raw, day) or {}).get("fingerprint") != print_:
-            newest = max((f.mtime_ns for f in files), default=0)
-            pending.append(PendingDay(day, print_, newest))
+        listing = day_files(landing, day, settle_seconds)
+        manifest = read_manifest(raw, day)
+        if not listing.files and manifest is None:
+            continue  # nothing to read yet
+        if (manifest or {}).get("fingerprint") != listing.fingerprint:
+            newest = max((f.mtime_ns for f in listing.files), default=0)
+            pending.append(PendingDay(day, listing.fingerprint, newest))
     return pending
+
+
+def still_landing(landing: Path, days: list[str], settle_seconds: float) -> list[str]:
+    """The landing files of `days` modified less than `settle_seconds` ago."""
+    return [
+        f.relative for day in days for f in day_files(landing, day, settle_seconds).still_landing
+    ]
 
 
 def raw_layer_digest(raw: Path) -> str:
@@ -102,33 +120,80 @@ def _write_json_atomically(target: Path, content: dict) -> None:
     os.replace(tmp, target)
 
 
+@dataclass(frozen=True)
+class RejectedFile:
+    file: str  # "YYYY-MM-DD/name"
+    size: int  # bytes on disk
+    reason: str
+    estimated_lines: int  # lines it would have brought: what the day's quality gate counts
+
+
+def _estimate_lines(
+    rejected: list[tuple[LandingFile, str]], read: list[tuple[LandingFile, int]]
+) -> list[RejectedFile]:
+    """Each unreadable file with the lines it would have brought, from its size and the bytes
+    per line of the day's readable files of the same compression (else of all of them); at
+    least one line, so that every unreadable file counts against the day."""
+
+    def bytes_per_line(files: list[tuple[LandingFile, int]]) -> float | None:
+        size, lines = sum(f.size for f, _ in files), sum(n for _, n in files)
+        return size / lines if size and lines else None
+
+    result = []
+    for f, reason in rejected:
+        gz = f.path.name.endswith(".gz")
+        rate = bytes_per_line(
+            [(g, n) for g, n in read if g.path.name.endswith(".gz") == gz]
+        ) or bytes_per_line(read)
+        estimate = max(1, round(f.size / rate)) if rate else 1
+        result.append(RejectedFile(f.relative, f.size, reason, estimate))
+    return result
+
+
 def ingest_day(
     landing: Path,
     day: str,
     raw: Path,
     *,
     force: bool = False,
+    settle_seconds: float = 0,
     log: Callable[[str], None] = print,
 ) -> DayResult:
     """Validate one delivery day's landing files into the raw layer (idempotent)."""
-    files = day_files(landing, day)
-    print_ = fingerprint(files)
+    listing = day_files(landing, day, settle_seconds)
+    for f in listing.still_landing:
+        log(f"  {f.relative}: modified less than {settle_seconds:g} s ago, left for the next run")
     previous = read_manifest(raw, day)
-    if previous and previous["fingerprint"] == print_ and not force:
+    if previous and previous["fingerprint"] == listing.fingerprint and not force:
         counts = previous["counts"]
         return DayResult(
             day,
-            len(files),
+            len(listing.files),
             counts["lines"],
             counts["accepted"],
             counts["rejected"],
             counts["duplicates"],
             skipped=True,
+            rejected_files=counts.get("rejected_files", 0),
+            still_landing=len(listing.still_landing),
         )
+    return _ingest_listing(listing, day, raw, log)
 
+
+def _ingest_listing(
+    listing: DayListing, day: str, raw: Path, log: Callable[[str], None]
+) -> DayResult:
     sources, numbers, texts, utf8 = [], [], [], []
-    for f in files:
-        lines, is_utf8 = f.read_lines()
+    read: list[tuple[LandingFile, int]] = []
+    unreadable: list[tuple[LandingFile, str]] = []
+    for f in listing.files:
+        try:
+            lines, is_utf8 = f.read_lines()
+        except UnreadableFile as exc:
+            unreadable.append((f, str(exc)))
+            log(f"  {f.relative}: NOT READ: {exc}")
+            continue
+        read.append((f, len(lines)))
         sources.append(pa.repeat(pa.scalar(f.relative, pa.string()), len(lines)))
         numbers.append(pa.array(np.arange(1, len(lines) + 1, dtype=np.int64)))
         texts.append(lines)
@@ -181,17 +246,29 @@ def ingest_day(
     finally:
         con.close()
 
+    rejected_files = _estimate_lines(unreadable, read)
     result = DayResult(
-        day, len(files), lines_n, accepted_n, rejected_n, valid_n - accepted_n, skipped=False
+        day,
+        len(listing.files),
+        lines_n,
+        accepted_n,
+        rejected_n,
+        valid_n - accepted_n,
+        skipped=False,
+        rejected_files=len(rejected_files),
+        still_landing=len(listing.still_landing),
     )
     _write_json_atomically(
         _manifest_path(raw, day),
         {
-            "fingerprint": print_,
-            "files": [f.relative for f in files],
+            "fingerprint": listing.fingerprint,
+            "files": [f.relative for f, _ in read],
+            "rejected_files": [asdict(r) for r in rejected_files],
             "ingested_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "counts": {
-                k: getattr(result, k) for k in ("lines", "accepted", "rejected", "duplicates")
+                **{k: getattr(result, k) for k in ("lines", "accepted", "rejected", "duplicates")},
+                "rejected_files": len(rejected_files),
+                "lines_in_rejected_files": sum(r.estimated_lines for r in rejected_files),
             },
         },
     )

@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip as gzip_module
 import json
+import os
 import time
 import uuid
 from collections import defaultdict
@@ -1234,8 +1235,11 @@ def _write(
     raw_lines: list[bytes],
     path: Path,
     compress: bool,
+    delivered_ms: int,
 ) -> int:
-    """Serialises a window's rows into the file at `path`; returns the bytes written."""
+    """Serialises a window's rows into the file at `path`, dated (modification time) when its
+    window closed, as a platform delivering it then would have, but never in the future (a
+    recent file is one still being written); returns the bytes written."""
     with path.open("wb") as raw:
         out = (
             gzip_module.GzipFile(
@@ -1250,7 +1254,10 @@ def _write(
                 out.write(_string_data(chunk))
         if compress:
             out.close()
-        return raw.tell()
+        size = raw.tell()
+    stamp_ns = min(delivered_ms * 1_000_000, time.time_ns())
+    os.utime(path, ns=(stamp_ns, stamp_ns))
+    return size
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1352,7 +1359,8 @@ def generate(
                 path = folder / f"events-{day:%Y%m%d}-{hour:02d}00{suffix}"
                 while len(pending) > 1:  # bounds the windows waiting for the writer
                     written += pending.pop(0).result()
-                pending.append(writer.submit(_write, con, cat, rows, raw, path, gzip))
+                delivered_ms = plan.start_ms + (window + 1) * WINDOW_MS
+                pending.append(writer.submit(_write, con, cat, rows, raw, path, gzip, delivered_ms))
                 files += 1
                 lines += len(rows["rec"])
             if progress and (window + 1) % WINDOWS_PER_DAY == 0:

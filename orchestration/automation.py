@@ -10,7 +10,7 @@ import time
 import dagster as dg
 
 from ingest.landing import delivery_days
-from ingest.raw_layer import pending_days
+from ingest.raw_layer import pending_days, still_landing
 from orchestration.assets.dbt import config_change_assets, dbt_models
 from orchestration.assets.mart_checks import mart_quality
 from orchestration.assets.publish import PUBLISHED_WAREHOUSE
@@ -52,7 +52,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineResour
     # cursor: {day: [fingerprint requested, when]} for days requested and not yet ingested
     requested: dict[str, list] = json.loads(context.cursor or "{}")
     now = time.time()
-    pending = pending_days(pipeline.landing, days, pipeline.paths.raw)
+    pending = pending_days(pipeline.landing, days, pipeline.paths.raw, pipeline.settle_seconds)
     settled = [p for p in pending if now - p.newest_mtime_ns / 1e9 >= LANDING_SETTLE_SECONDS]
     due = [
         p
@@ -68,7 +68,11 @@ def landing_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineResour
     cursor.update({p.delivery_date: [p.fingerprint, now] for p in due})
     context.update_cursor(json.dumps(cursor, sort_keys=True))
     if not due:
-        landing = len(pending) - len(settled)
+        writing = still_landing(pipeline.landing, days, pipeline.settle_seconds)
+        landing = len(
+            {p.delivery_date for p in pending if p not in settled}
+            | {f.split("/")[0] for f in writing}
+        )
         return dg.SkipReason(
             f"nothing new to ingest in {pipeline.landing}"
             + (f"; {landing} day(s) still landing" if landing else "")

@@ -14,6 +14,7 @@ from orchestration.settings import (
     DEFAULT_MAX_REJECT_RATIO,
     SettingsError,
     max_reject_ratio_from_env,
+    settle_seconds_from_env,
 )
 
 EXIT_OK, EXIT_FAILED = 0, 1  # usage errors: argparse exits 2
@@ -181,8 +182,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    try:  # before the definitions are imported: they read the same setting
+    try:  # before the definitions are imported: they read the same settings
         from_env = max_reject_ratio_from_env()
+        settle_seconds = settle_seconds_from_env()
     except SettingsError as exc:
         _err(str(exc))
         return EXIT_FAILED
@@ -196,6 +198,7 @@ def _run(args: argparse.Namespace) -> int:
         "state_dir": args.state_dir,
         "log": _progress,
         "max_reject_ratio": from_env if args.max_reject_ratio is None else args.max_reject_ratio,
+        "settle_seconds": settle_seconds,
     }
     try:
         if args.command == "backfill":

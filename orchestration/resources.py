@@ -14,8 +14,10 @@ from orchestration.locks import exclusive
 from orchestration.metrics_config import MetricsConfig, load_config
 from orchestration.settings import (
     DEFAULT_MAX_REJECT_RATIO,
+    DEFAULT_SETTLE_SECONDS,
     WarehousePaths,
     max_reject_ratio_from_env,
+    settle_seconds_from_env,
 )
 
 
@@ -33,6 +35,12 @@ class PipelineResource(dg.ConfigurableResource):
         description="A delivery day whose share of rejected lines exceeds this fails its "
         "data-quality suite, and nothing is published until the day is fixed.",
     )
+    settle_seconds: float = Field(
+        default=DEFAULT_SETTLE_SECONDS,
+        ge=0,
+        description="A landing file modified less than this many seconds ago is still being "
+        "written: it is left for a later run.",
+    )
 
     @classmethod
     def from_env(cls) -> PipelineResource:
@@ -43,6 +51,7 @@ class PipelineResource(dg.ConfigurableResource):
             state_dir=os.environ.get("SBM_STATE_DIR", ""),
             config_path=os.environ.get("SBM_CONFIG", ""),
             max_reject_ratio=max_reject_ratio_from_env(),
+            settle_seconds=settle_seconds_from_env(),
         )
 
     @property

@@ -23,7 +23,7 @@ import dagster as dg
 import duckdb
 
 from ingest.landing import delivery_days
-from ingest.raw_layer import pending_days, raw_layer_digest
+from ingest.raw_layer import pending_days, raw_layer_digest, still_landing
 from orchestration.build_definition import definition_hash
 from orchestration.definitions import build_definitions
 from orchestration.instance import instance_for
@@ -159,6 +159,7 @@ def _pipeline(
     config: Path | None,
     state_dir: Path | None,
     max_reject_ratio: float | None,
+    settle_seconds: float | None,
 ) -> PipelineResource:
     pipeline = PipelineResource(
         landing_dir=str(landing),
@@ -166,6 +167,7 @@ def _pipeline(
         state_dir=str(state_dir or ""),
         config_path=str(config or ""),
         **({} if max_reject_ratio is None else {"max_reject_ratio": max_reject_ratio}),
+        **({} if settle_seconds is None else {"settle_seconds": settle_seconds}),
     )
     pipeline.metrics_config()  # refuse a bad configuration before any work
     return pipeline
@@ -190,8 +192,9 @@ def run_pipeline(
     log: Callable[[str], None] = print,
     full_refresh: bool = False,
     max_reject_ratio: float | None = None,
+    settle_seconds: float | None = None,
 ) -> RunSummary:
-    pipeline = _pipeline(landing, warehouse, config, state_dir, max_reject_ratio)
+    pipeline = _pipeline(landing, warehouse, config, state_dir, max_reject_ratio, settle_seconds)
     days = _landing_days(pipeline)
     with _one_command_at_a_time(pipeline.paths, log):
         return _run(pipeline, days, log, full_refresh)
@@ -214,7 +217,17 @@ def _run(
     defs = build_definitions(pipeline)
     instance = instance_for(paths.dagster_home)
     _fail_abandoned_runs(instance)
-    pending = [p.delivery_date for p in pending_days(pipeline.landing, days, paths.raw)]
+    landing = still_landing(pipeline.landing, days, pipeline.settle_seconds)
+    if landing:
+        log(
+            f"{len(landing)} landing file(s) modified in the last {pipeline.settle_seconds:g} s "
+            f"are still being written and are left for the next run: {', '.join(landing[:3])}"
+            + (", ..." if len(landing) > 3 else "")
+        )
+    pending = [
+        p.delivery_date
+        for p in pending_days(pipeline.landing, days, paths.raw, pipeline.settle_seconds)
+    ]
     if pending:
         log(
             f"ingesting {len(pending)} new or changed delivery day(s) of {len(days)} "
@@ -251,9 +264,10 @@ def backfill_pipeline(
     state_dir: Path | None = None,
     log: Callable[[str], None] = print,
     max_reject_ratio: float | None = None,
+    settle_seconds: float | None = None,
 ) -> RunSummary:
     """Re-ingest every delivery day in [first, last] (both included), rebuild and publish."""
-    pipeline = _pipeline(landing, warehouse, config, state_dir, max_reject_ratio)
+    pipeline = _pipeline(landing, warehouse, config, state_dir, max_reject_ratio, settle_seconds)
     if first > last:
         raise RunError(f"backfill range is empty: {first} is after {last}")
     _check_days([first, last])

@@ -16,20 +16,26 @@ import pytest
 
 from orchestration.instance import instance_for
 
+# Landing files a test writes are read at once; the wait for files still being written
+# (SBM_SETTLE_SECONDS, 10 s by default) is tested on its own in test_unreadable_files.py.
+os.environ.setdefault("SBM_SETTLE_SECONDS", "0")
+
 REPO = Path(__file__).resolve().parent.parent
 SBM = str(Path(sys.executable).parent / "servisbot-metrics")
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 DEMO_DAYS, DEMO_EVENTS, DEMO_SEED = 7, 40_000, 11
 
 
-def sbm(*args: object, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run the installed `servisbot-metrics` console script."""
+def sbm(
+    *args: object, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed `servisbot-metrics` console script (`env`: more variables)."""
     result = subprocess.run(
         [SBM, *map(str, args)],
         capture_output=True,
         text=True,
         cwd=REPO,
-        env={**os.environ, "DO_NOT_TRACK": "1"},
+        env={**os.environ, "DO_NOT_TRACK": "1", **(env or {})},
         timeout=900,
     )
     if check and result.returncode != 0:

@@ -26,11 +26,13 @@ class RawLayerConfig(dg.Config):
 
 
 def _summary(results: list[DayResult]) -> dict[str, dg.MetadataValue]:
-    table = "| delivery day | files | lines | accepted | rejected | duplicates | skipped |\n"
-    table += "|---|---|---|---|---|---|---|\n"
+    table = (
+        "| delivery day | files | unreadable files | lines | accepted | rejected | duplicates "
+        "| skipped |\n|---|---|---|---|---|---|---|---|\n"
+    )
     table += "\n".join(
-        f"| {r.delivery_date} | {r.files} | {r.lines} | {r.accepted} | {r.rejected} "
-        f"| {r.duplicates} | {'yes' if r.skipped else 'no'} |"
+        f"| {r.delivery_date} | {r.files} | {r.rejected_files} | {r.lines} | {r.accepted} "
+        f"| {r.rejected} | {r.duplicates} | {'yes' if r.skipped else 'no'} |"
         for r in results
     )
     return {
@@ -38,6 +40,7 @@ def _summary(results: list[DayResult]) -> dict[str, dg.MetadataValue]:
         "lines": dg.MetadataValue.int(sum(r.lines for r in results)),
         "accepted": dg.MetadataValue.int(sum(r.accepted for r in results)),
         "rejected": dg.MetadataValue.int(sum(r.rejected for r in results)),
+        "unreadable_files": dg.MetadataValue.int(sum(r.rejected_files for r in results)),
         "duplicates_in_day": dg.MetadataValue.int(sum(r.duplicates for r in results)),
         "per_day": dg.MetadataValue.md(table),
     }
@@ -68,7 +71,7 @@ def raw_layer(
     if CLI_PROCESS_TAG in context.run.tags:  # the checks run next, in this process
         preload.start()
     with pipeline.writer_lock(context.log.info) as paths:
-        results = _ingest(context, pipeline.landing, paths.raw, force=config.force)
+        results = _ingest(context, pipeline, paths.raw, force=config.force)
     metadata = _summary(results)
     yield dg.MaterializeResult(asset_key=RAW_EVENTS, metadata=metadata)
     yield dg.MaterializeResult(
@@ -77,17 +80,29 @@ def raw_layer(
 
 
 def _ingest(
-    context: dg.AssetExecutionContext, landing: Path, raw: Path, force: bool
+    context: dg.AssetExecutionContext, pipeline: PipelineResource, raw: Path, force: bool
 ) -> list[DayResult]:
-    results = []
+    results, landing = [], pipeline.landing
     for day in context.partition_keys:
         if not (is_delivery_day(day) and (landing / day).is_dir()):
             continue
-        result = ingest_day(landing, day, raw, force=force, log=context.log.debug)
-        skipped = " (unchanged, skipped)" if result.skipped else ""
-        context.log.info(
+        result = ingest_day(
+            landing,
+            day,
+            raw,
+            force=force,
+            settle_seconds=pipeline.settle_seconds,
+            log=context.log.debug,
+        )
+        notes = [
+            *([f"{result.rejected_files} unreadable file(s)"] if result.rejected_files else []),
+            *([f"{result.still_landing} still landing"] if result.still_landing else []),
+            *(["unchanged, skipped"] if result.skipped else []),
+        ]
+        log = context.log.warning if result.rejected_files else context.log.info
+        log(
             f"{day}: {result.accepted:,} accepted, {result.rejected:,} rejected, "
-            f"{result.duplicates:,} duplicates{skipped}"
+            f"{result.duplicates:,} duplicates" + (f" ({'; '.join(notes)})" if notes else "")
         )
         results.append(result)
     return results

@@ -115,10 +115,19 @@ def _frame(paths: WarehousePaths, manifests: dict[str, dict]) -> pd.DataFrame:
         rows = []
         for day, manifest in manifests.items():
             counts = manifest["counts"]
-            ratio = counts["rejected"] / counts["lines"] if counts["lines"] else 0.0
+            # an unreadable file counts as the lines it would have brought (an estimate)
+            unread = counts.get("lines_in_rejected_files", 0)
+            lines, rejected = counts["lines"] + unread, counts["rejected"] + unread
             rows.append(
                 _measure(con, paths, day)
-                | {"lines": counts["lines"], "rejected": counts["rejected"], "reject_ratio": ratio}
+                | {
+                    "lines": lines,
+                    "rejected": rejected,
+                    "reject_ratio": rejected / lines if lines else 0.0,
+                    "unreadable_files": "; ".join(
+                        f"{f['file']}: {f['reason']}" for f in manifest.get("rejected_files", [])
+                    ),
+                }
             )
     finally:
         con.close()
@@ -134,10 +143,16 @@ def _day_failures(frame: pd.DataFrame, outcome, max_reject_ratio: float) -> dict
             day = row["delivery_date"]
             if expectation.column == "reject_ratio":
                 line = by_day.loc[day]
+                unreadable = (
+                    f" (counting the lines of unreadable files: {line['unreadable_files']})"
+                    if line["unreadable_files"]
+                    else ""
+                )
                 failures[day].insert(
                     0,
                     f"{int(line['rejected']):,} of {int(line['lines']):,} lines rejected "
-                    f"({line['reject_ratio']:.1%}), more than the maximum {max_reject_ratio:.1%}",
+                    f"({line['reject_ratio']:.1%}), more than the maximum {max_reject_ratio:.1%}"
+                    + unreadable,
                 )
             else:
                 value = row[expectation.column]

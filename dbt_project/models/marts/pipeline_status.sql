@@ -1,5 +1,6 @@
 -- Freshness and data quality per delivery day, for the Configuration dashboard: what each
--- day's landing files brought, what was rejected, when this warehouse was built and published.
+-- day's landing files brought, what was rejected (lines, and files that could not be read),
+-- when this warehouse was built and published.
 with accepted as (
 
     select
@@ -21,6 +22,18 @@ rejected as (
     from {{ ref('stg_messenger__rejected_lines') }}
     group by delivery_date
 
+),
+
+unreadable as (
+
+    select
+        delivery_date,
+        count(*) as files_rejected,
+        cast(sum(estimated_lines) as bigint) as lines_in_rejected_files,
+        string_agg(source_file || ': ' || reason, '; ' order by source_file) as rejected_files
+    from {{ ref('stg_messenger__rejected_files') }}
+    group by delivery_date
+
 )
 
 select
@@ -29,6 +42,9 @@ select
     coalesce(rejected.lines_rejected, 0) as lines_rejected,
     coalesce(rejected.lines_rejected, 0)
     + coalesce(accepted.events_accepted, 0) as lines_checked,
+    coalesce(unreadable.files_rejected, 0) as files_rejected,
+    coalesce(unreadable.lines_in_rejected_files, 0) as lines_in_rejected_files,
+    unreadable.rejected_files,
     accepted.oldest_event_at,
     accepted.newest_event_at,
     accepted.last_ingested_at,
@@ -37,3 +53,4 @@ select
     cast(null as timestamp) as last_published_at
 from accepted
 full outer join rejected using (delivery_date)
+full outer join unreadable using (delivery_date)
