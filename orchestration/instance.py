@@ -61,6 +61,20 @@ def instance_yaml(dagster_home: Path) -> str:
 concurrency:
   runs:
     max_concurrent_runs: 1
+# A run whose process died (kill -9, the OOM killer, `dagster dev` stopped or the machine
+# rebooted mid-run) would stay STARTED and hold the queue: the daemon's run monitoring asks
+# the launcher, every few seconds, whether each STARTED run's worker still runs on this host,
+# and marks it failed when not (orchestration/run_workers.py; Dagster's own launcher cannot
+# tell). A run that does not start, or does not stop once terminated, in 3 minutes is ended too.
+run_launcher:
+  module: orchestration.run_workers
+  class: LocalRunLauncher
+run_monitoring:
+  enabled: true
+  poll_interval_seconds: 5
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  max_resume_run_attempts: 0
 """
     url = os.environ.get(POSTGRES_ENV)
     if url:

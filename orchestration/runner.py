@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from orchestration.partitions import latest_delivery_day, outside_partitions
 from orchestration.publish import REQUIRED_TABLES
 from orchestration.quality.gate import suite_version
 from orchestration.resources import PipelineResource
+from orchestration.run_workers import fail_dead_runs, process_identity
 from orchestration.settings import CLI_PROCESS_TAG, PARTITIONS_START_DATE, WarehousePaths
 
 
@@ -82,28 +82,6 @@ def _verify(warehouse: Path) -> dict[str, int]:
         con.close()
 
 
-def _process_identity(pid: int) -> str | None:
-    """host:pid:start time, or None when no such process runs here (a reused pid differs)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    started = stat.rsplit(")", 1)[1].split()[19]  # field 22, after the command name
-    return f"{socket.gethostname()}:{pid}:{started}"
-
-
-def _fail_abandoned_runs(instance: dg.DagsterInstance) -> None:
-    """Mark runs of CLI processes on this host that died (e.g. `kill -9`) as failed in the run
-    history, so they do not show as running forever."""
-    for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
-        identity = run.tags.get(CLI_PROCESS_TAG, "")
-        host, _, rest = identity.partition(":")
-        if host != socket.gethostname():
-            continue  # not a CLI run, or another machine's: not ours to judge
-        if _process_identity(int(rest.split(":")[0])) != identity:
-            instance.report_run_failed(run, "the servisbot-metrics process running it died")
-
-
 def _failure_reason(result: dg.ExecuteInProcessResult) -> str:
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
@@ -135,7 +113,7 @@ def _execute(
 ) -> None:
     result = defs.resolve_job_def(job).execute_in_process(
         instance=instance,
-        tags={**(tags or {}), CLI_PROCESS_TAG: str(_process_identity(os.getpid()))},
+        tags={**(tags or {}), CLI_PROCESS_TAG: str(process_identity(os.getpid()))},
         raise_on_error=False,
         run_config={
             "loggers": {"console": {"config": {"log_level": "INFO"}}},
@@ -216,7 +194,7 @@ def _run(
     summary = RunSummary(days_seen=len(days))
     defs = build_definitions(pipeline)
     instance = instance_for(paths.dagster_home)
-    _fail_abandoned_runs(instance)
+    fail_dead_runs(instance)
     landing = still_landing(pipeline.landing, days, pipeline.settle_seconds)
     if landing:
         log(
@@ -282,7 +260,7 @@ def _backfill(
     pipeline: PipelineResource, days: list[str], log: Callable[[str], None]
 ) -> RunSummary:
     instance = instance_for(pipeline.paths.dagster_home)
-    _fail_abandoned_runs(instance)
+    fail_dead_runs(instance)
     log(f"backfill: re-ingesting {len(days)} delivery day(s) {days[0]} .. {days[-1]}")
     _execute(
         build_definitions(pipeline),

@@ -1,7 +1,9 @@
 """Dagster as a data engineer runs it: `dagster dev` (webserver + daemon) on a warehouse's own
 instance. The landing sensor launches a run by itself, a run launched meanwhile from the UI
 waits in the queue, and a backfill launched through the UI's GraphQL API over two delivery days
-(one of them re-delivered) runs once for the range and changes no number.
+(one of them re-delivered) runs once for the range and changes no number. A run whose process
+is killed (its worker alone, or all of `dagster dev`) is marked failed without anyone's help,
+and the run queued behind it starts.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ class DagsterDev:
     url: str
     location: str
     log: Path
+    pid: int  # `dagster dev`, the leader of its process group
 
     def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
         response = requests.post(
@@ -100,8 +104,14 @@ def dagster_dev_settled(
 
 
 def _serve(site: Site, tmp_path: Path) -> Iterator[DagsterDev]:
+    with _running(site, tmp_path / "dagster-dev.log") as dev:
+        yield dev
+
+
+@contextmanager
+def _running(site: Site, log: Path) -> Iterator[DagsterDev]:
     site.instance()  # dagster.yaml: the run queue's limit
-    port, log = _free_port(), tmp_path / "dagster-dev.log"
+    port = _free_port()
     env = {**os.environ, **site.dagster_env()}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -115,9 +125,10 @@ def _serve(site: Site, tmp_path: Path) -> Iterator[DagsterDev]:
     url = f"http://127.0.0.1:{port}"
     try:
         location = _wait_for(lambda: _location(url), 180, "dagster dev to load the code", log)
-        yield DagsterDev(site, url, location, log)
+        yield DagsterDev(site, url, location, log, proc.pid)
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
+        with suppress(ProcessLookupError):  # a test may have killed it
+            os.killpg(proc.pid, signal.SIGINT)
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
@@ -296,3 +307,90 @@ def test_a_timeout_applied_from_the_launchpad_is_rebuilt_published_and_recorded(
     assert diff == "~ policies.userSession.expireOnInactivityInMinutes: 10 -> 3"
     sessions = "SELECT count(*) FROM marts.fct_sessions"
     assert query(warehouse, sessions)[0][0] > query(base_site.warehouse, sessions)[0][0]
+
+
+def _worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The run worker's pid, from the engine event the run worker records when it starts."""
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        if record.message.startswith("Started process for run (pid: "):
+            return int(record.message.split("pid: ")[1].split(")")[0])
+    return None
+
+
+def _ancestors(pid: int) -> list[int]:
+    chain = []
+    while pid > 1:
+        pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        chain.append(pid)
+    return chain
+
+
+def _failure_message(instance: dg.DagsterInstance, run_id: str) -> str:
+    (record,) = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    return record.message
+
+
+def test_a_run_whose_process_was_killed_is_failed_and_the_queue_moves_on(
+    dagster_dev_settled: DagsterDev, tmp_path: Path
+):
+    """kill -9 of a run's worker, then of all of `dagster dev` (its code server too, as when
+    `make serve` gives up waiting for it to stop): nobody terminates anything in the UI, yet
+    each killed run is marked failed and the run queued behind it starts."""
+    dev, instance = dagster_dev_settled, dagster_dev_settled.instance()
+    selector = {
+        "repositoryLocationName": dev.location,
+        "repositoryName": "__repository__",
+        "jobName": "build_job",
+    }
+
+    def launch(dev: DagsterDev) -> str:
+        launched = dev.graphql(LAUNCH_RUN, params={"selector": selector, "runConfigData": {}})
+        assert launched["launchRun"]["__typename"] == "LaunchRunSuccess", launched
+        return launched["launchRun"]["run"]["runId"]
+
+    def started_worker(run_id: str) -> int | None:
+        run = instance.get_run_by_id(run_id)
+        assert not run.is_finished, run.status
+        started = run.status == dg.DagsterRunStatus.STARTED
+        return _worker_pid(instance, run_id) if started else None
+
+    def finished(run_id: str, timeout: float, log: Path) -> dg.DagsterRun:
+        return _wait_for(
+            lambda: (r := instance.get_run_by_id(run_id)).is_finished and r, timeout, run_id, log
+        )
+
+    # 1. the run worker alone is killed: its code server notices and fails the run
+    first = launch(dev)
+    pid = _wait_for(lambda: started_worker(first), 180, "the first run to start", dev.log)
+    assert dev.pid in _ancestors(pid)  # a process of this `dagster dev`
+    second = launch(dev)
+    time.sleep(1)
+    assert instance.get_run_by_id(second).status == dg.DagsterRunStatus.QUEUED
+    os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    assert finished(first, 60, dev.log).status == dg.DagsterRunStatus.FAILURE
+    print(f"\nworker killed: run failed {time.monotonic() - killed_at:.1f} s later")
+
+    # 2. the queued run starts; all of `dagster dev` is killed while it runs, a third run queued
+    pid = _wait_for(lambda: started_worker(second), 180, "the queued run to start", dev.log)
+    third = launch(dev)
+    time.sleep(1)
+    assert instance.get_run_by_id(third).status == dg.DagsterRunStatus.QUEUED
+    os.killpg(dev.pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    time.sleep(2)
+    assert instance.get_run_by_id(second).status == dg.DagsterRunStatus.STARTED  # nobody knows
+
+    # 3. `dagster dev` again: its daemon finds the dead worker, fails the run, starts the next
+    with _running(dev.site, tmp_path / "dagster-dev-again.log") as again:
+        ready_at = time.monotonic()
+        run = finished(second, 60, again.log)
+        print(
+            f"dagster dev killed: run failed {time.monotonic() - killed_at:.1f} s later, "
+            f"{time.monotonic() - ready_at:.1f} s after dagster dev was up again"
+        )
+        assert run.status == dg.DagsterRunStatus.FAILURE
+        assert f"its run worker process ({socket.gethostname()}, pid {pid}) died" in (
+            _failure_message(instance, second)
+        )
+        assert finished(third, 900, again.log).status == dg.DagsterRunStatus.SUCCESS
