@@ -188,7 +188,7 @@ def _rules() -> list[tuple[str, str]]:
         )
     )
     rules += [
-        (f"event_type <> 'impression' AND {cond}", msg)
+        (f"event_type <> 'impression' AND ({cond})", msg)
         for cond, msg in _required_string_rules("conversation_id")
     ]
     rules.append(
