@@ -4,7 +4,10 @@ Input: a relation `lines(source_file, line_number, line, file_is_utf8)`; a line 
 newline (JSON allows the trailing whitespace; the rejects keep the line without it).
 Output of `CHECKED_SQL`: every non-blank line with `reason` (NULL when accepted), the line itself
 as `raw_line` when rejected, and the typed event fields. The first failing rule gives the
-reason, in the order of the contract.
+reason, in the order of the contract. Choices where the contract is silent (a byte-order mark at
+the start of a line, duplicate keys, lowercase `t`/`z`, the timestamp range, wrong-typed
+optional fields, non-finite numbers) are in docs/input-rules.md. No line can make the query
+fail: every conversion is a `try_cast` or range-checked first.
 """
 
 from __future__ import annotations
@@ -26,8 +29,18 @@ REQUIRED_STRINGS = ("event_id", "event_type", "organization", "bot", "visitor_id
 TIMESTAMP_FIELDS = ("occurred_at", "received_at")
 MAX_LEAD = "INTERVAL 24 HOUR"  # occurred_at may be at most this much after received_at
 
-# RFC 3339 date-time with a mandatory offset (a string without one is rejected).
-RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+# RFC 3339 date-time with a mandatory offset (a string without one is rejected): hours 00-23,
+# minutes and seconds 00-59 (no leap second 60, no hour 24), offsets up to +-23:59; `T`/`Z` in
+# either case, or a space for the `T`. Fractions beyond microseconds are truncated.
+RFC3339 = (
+    r"^\d{4}-\d{2}-\d{2}[Tt ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?"
+    r"([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$"
+)
+# Accepted instants (UTC): years 0001 to 9999, what RFC 3339 and most tools can represent.
+MIN_EPOCH_MS, MAX_EPOCH_MS = -62_135_596_800_000, 253_402_300_799_999
+MIN_TIMESTAMP, MAX_TIMESTAMP = "0001-01-01 00:00:00", "9999-12-31 23:59:59.999999"
+OPTIONAL_STRINGS = ("channel", "page_url")
+BOM = "\ufeff"  # a UTF-8 byte-order mark at the start of a line is ignored
 INTEGER_TYPES = "('BIGINT', 'UBIGINT')"
 NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
 
@@ -84,14 +97,23 @@ def _required_string_rules(field: str) -> list[tuple[str, str]]:
 
 
 def _timestamp_expr(field: str) -> str:
-    """The field as a UTC TIMESTAMP, or NULL when it is neither accepted form."""
+    """The field as a UTC TIMESTAMP, or NULL when it is neither accepted form or out of range.
+    (Epoch milliseconds are range-checked before they are multiplied: no overflow error.)"""
     return f"""CASE
         WHEN {_jtype(field)} = 'VARCHAR'
              AND regexp_full_match({_jtext(field)}, '{RFC3339}')
-            THEN try_cast({_jtext(field)} AS TIMESTAMPTZ) AT TIME ZONE 'UTC'
+            THEN try_cast(upper({_jtext(field)}) AS TIMESTAMPTZ) AT TIME ZONE 'UTC'
         WHEN {_jtype(field)} IN {INTEGER_TYPES}
-            THEN try_cast(make_timestamp(try_cast({_jtext(field)} AS BIGINT) * 1000) AS TIMESTAMP)
+             AND try_cast({_jtext(field)} AS BIGINT) BETWEEN {MIN_EPOCH_MS} AND {MAX_EPOCH_MS}
+            THEN make_timestamp(try_cast({_jtext(field)} AS BIGINT) * 1000)
         END"""
+
+
+def _in_range(expr: str) -> str:
+    return (
+        f"CASE WHEN {expr} BETWEEN TIMESTAMP '{MIN_TIMESTAMP}' "
+        f"AND TIMESTAMP '{MAX_TIMESTAMP}' THEN {expr} END"
+    )
 
 
 def _property_rules() -> list[tuple[str, str]]:
@@ -113,6 +135,11 @@ def _property_rules() -> list[tuple[str, str]]:
     def number(name: str) -> str:
         return f"try_cast({text(name)} AS DOUBLE)"
 
+    def outside(name: str, low: int, high: int | None = None) -> str:
+        """True unless the number is finite and in [low, high] (1e400 parses as infinity)."""
+        upper = f"{number(name)} <= {high}" if high is not None else f"isfinite({number(name)})"
+        return f"NOT coalesce({number(name)} >= {low} AND {upper}, false)"
+
     return [
         (
             f"event_type = 'conversation_start' AND {prop('start_action')} IS NOT NULL "
@@ -129,27 +156,27 @@ def _property_rules() -> list[tuple[str, str]]:
         (
             f"event_type = 'feedback' AND ({prop('rating')} IS NULL "
             f"OR {prop('rating')} NOT IN {INTEGER_TYPES} "
-            f"OR {number('rating')} NOT BETWEEN 1 AND 5)",
+            f"OR {outside('rating', 1, 5)})",
             "'feedback: properties.rating must be an integer from 1 to 5'",
         ),
         non_empty_string("intent_matched", "intent"),
         (
             f"event_type = 'intent_matched' AND {prop('confidence')} IS NOT NULL "
             f"AND {prop('confidence')} <> 'NULL' AND ({prop('confidence')} NOT IN {NUMBER_TYPES} "
-            f"OR {number('confidence')} NOT BETWEEN 0 AND 1)",
+            f"OR {outside('confidence', 0, 1)})",
             "'intent_matched: properties.confidence must be a number from 0 to 1'",
         ),
         non_empty_string("api_call", "api"),
         (
             f"event_type = 'api_call' AND ({prop('status_code')} IS NULL "
             f"OR {prop('status_code')} NOT IN {INTEGER_TYPES} "
-            f"OR {number('status_code')} NOT BETWEEN 100 AND 599)",
+            f"OR {outside('status_code', 100, 599)})",
             "'api_call: properties.status_code must be an integer from 100 to 599'",
         ),
         (
             f"event_type = 'api_call' AND {prop('duration_ms')} IS NOT NULL "
             f"AND {prop('duration_ms')} <> 'NULL' AND ({prop('duration_ms')} NOT IN {NUMBER_TYPES} "
-            f"OR {number('duration_ms')} < 0)",
+            f"OR {outside('duration_ms', 0)})",
             "'api_call: properties.duration_ms must be a number >= 0'",
         ),
         non_empty_string("goal", "goal"),
@@ -188,9 +215,14 @@ def _rules() -> list[tuple[str, str]]:
         )
     )
     rules += [
-        (f"event_type <> 'impression' AND {cond}", msg)
+        (f"event_type <> 'impression' AND ({cond})", msg)
         for cond, msg in _required_string_rules("conversation_id")
     ]
+    # optional strings (and an impression's conversation_id): absent or null, or a string
+    for field in ("conversation_id", *OPTIONAL_STRINGS):
+        rules.append(
+            (f"{_jtype(field)} NOT IN ('VARCHAR', 'NULL')", f"'field {field} must be a string'")
+        )
     rules.append(
         (
             f"{_jtype('properties')} NOT IN ('OBJECT', 'NULL')",
@@ -236,27 +268,34 @@ _VALUES = ",\n        ".join(
 _DESCRIBED = ",\n        ".join(_described(path) for path in FIELD_PATHS)
 
 CHECKED_SQL = f"""
-WITH parsed AS (
+WITH unmarked AS (
     SELECT
         source_file,
         line_number,
         line,
         file_is_utf8,
-        json_valid(line) AS is_json
+        -- the document: the line without a byte-order mark at its start
+        CASE WHEN starts_with(line, '{BOM}') THEN line[2:] ELSE line END AS doc
     FROM lines
-    WHERE ltrim(line, ' \t\r\n') <> ''  -- not blank (ltrim: trim costs 3x more)
+),
+parsed AS (
+    SELECT
+        *,
+        json_valid(doc) AS is_json
+    FROM unmarked
+    WHERE ltrim(doc, ' \t\r\n') <> ''  -- not blank (ltrim: trim costs 3x more)
 ),
 extracted AS (
     SELECT
         *,
         -- valid JSON is an object exactly when it starts with a brace
-        is_json AND starts_with(ltrim(line, ' \t\r\n'), '{{') AS is_object,
-        CASE WHEN is_object THEN json_extract(line, {_PATHS}) END AS values
+        is_json AND starts_with(ltrim(doc, ' \t\r\n'), '{{') AS is_object,
+        CASE WHEN is_object THEN json_extract(doc, {_PATHS}) END AS values
     FROM parsed
 ),
 valued AS (
     SELECT
-        * EXCLUDE (values),
+        * EXCLUDE (values, doc),
         {_VALUES}
     FROM extracted
 ),
@@ -270,9 +309,16 @@ typed AS (
     SELECT
         *,
         {_jtext("event_type")} AS event_type,
-        {_timestamp_expr("occurred_at")} AS occurred_at,
-        {_timestamp_expr("received_at")} AS received_at
+        {_timestamp_expr("occurred_at")} AS occurred_at_any,
+        {_timestamp_expr("received_at")} AS received_at_any
     FROM fielded
+),
+ranged AS (
+    SELECT
+        *,
+        {_in_range("occurred_at_any")} AS occurred_at,
+        {_in_range("received_at_any")} AS received_at
+    FROM typed
 )
 SELECT
     source_file,
@@ -292,5 +338,5 @@ SELECT
     {_jtext("page_url")} AS page_url,
     CASE WHEN {_jtype("properties")} = 'OBJECT'
         THEN {_jtext("properties")} ELSE '{{}}' END AS properties
-FROM typed
+FROM ranged
 """
