@@ -39,12 +39,17 @@ renamed as not materialized (
         cast(properties as json) as properties,
         extracted[1] as start_action,
         case when event_type = 'user_message' then extracted[2] end as message_text,
-        cast(extracted[3] as integer) as rating,
+        -- each typed property only on its own event type, where the ingest checked it: an
+        -- extra property of the same name on another type (a goal's "rating": "great") is
+        -- free text, never cast
+        case when event_type = 'feedback' then cast(extracted[3] as integer) end as rating,
         extracted[4] as intent,
-        cast(extracted[5] as double) as confidence,
+        case
+            when event_type = 'intent_matched' then cast(extracted[5] as double)
+        end as confidence,
         extracted[6] as api,
-        cast(extracted[7] as integer) as status_code,
-        cast(extracted[8] as double) as duration_ms,
+        case when event_type = 'api_call' then cast(extracted[7] as integer) end as status_code,
+        case when event_type = 'api_call' then cast(extracted[8] as double) end as duration_ms,
         extracted[9] as goal,
         extracted[10] as goal_reason,
         event_type in ('conversation_start', 'user_message', 'feedback') as is_user_side,
