@@ -53,6 +53,16 @@ def query(warehouse: Path, sql: str) -> list[tuple]:
         con.close()
 
 
+def report_line(config: pytest.Config, message: str, prefix: str = "superset") -> None:
+    """Print a timing line even while pytest captures output."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(f"[{prefix}] {message}")
+
+
 def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

@@ -11,29 +11,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import stat
-import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pytest
-import requests
 import yaml
+from conftest import report_line
+from superset_server import ASSETS, Superset, provision, serve, server_env, tail
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-REPO = Path(__file__).resolve().parents[1]
-SUPERSET_DIR = REPO / "superset"
-SUPERSET_PYTHON = SUPERSET_DIR / ".venv" / "bin" / "python"
-PROVISION = SUPERSET_DIR / "provision.py"
-ASSETS = SUPERSET_DIR / "assets"
 DASHBOARDS = {  # slug: title
     "usage-metrics": "Usage Metrics",
     "intent-drilldown": "Intent Drilldown",
@@ -45,92 +37,11 @@ DASHBOARDS = {  # slug: title
 UNDATED_CHARTS = {"Active configuration", "Configured KPI use cases", "Configuration history"}
 USAGE_DATASET = "usage_daily"
 METRIC_PREFIX = "total_"  # usage_daily metric total_<column> is SUM(<column>)
-SERVER_START_TIMEOUT_S = 120
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-
-
-@dataclass
-class Superset:
-    base_url: str
-    state_dir: Path
-    warehouse: Path
-    log: Path
-    session: requests.Session = field(default_factory=requests.Session)
-
-    def get(self, path: str, **kwargs: Any) -> Any:
-        response = self.session.get(self.base_url + path, timeout=60, **kwargs)
-        assert response.status_code == 200, f"GET {path}: {response.status_code} {response.text}"
-        return response.json()
-
-    def post(self, path: str, payload: dict[str, Any]) -> requests.Response:
-        return self.session.post(self.base_url + path, json=payload, timeout=120)
-
-    def password(self, username: str) -> str:
-        return (self.state_dir / f"{username}_password").read_text().strip()
-
-    def login(self, username: str) -> Superset:
-        """A client of the same server with the API session of `username`."""
-        client = Superset(self.base_url, self.state_dir, self.warehouse, self.log)
-        login = client.post(
-            "/api/v1/security/login",
-            {"username": username, "password": self.password(username),
-             "provider": "db", "refresh": False},
-        )  # fmt: skip
-        assert login.status_code == 200, f"login {username}: {login.text}"
-        client.session.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
-        csrf = client.get("/api/v1/security/csrf_token/")["result"]
-        client.session.headers.update({"X-CSRFToken": csrf, "Referer": self.base_url})
-        return client
-
-    def sql(self, statement: str) -> requests.Response:
-        database = self.list("database")[0]
-        return self.post(
-            "/api/v1/sqllab/execute/",
-            {"database_id": database["id"], "sql": statement, "runAsync": False},
-        )
-
-    def list(self, resource: str) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.get(
-            f"/api/v1/{resource}/", params={"q": "(page_size:100)"}
-        )["result"]
-        return result
-
-
-def _report(config: pytest.Config, message: str) -> None:
-    """Print a timing line even while pytest captures output."""
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    capture = config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or capture is None:
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line(f"[superset] {message}")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _tail(path: Path, chars: int = 4000) -> str:
-    return path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
-
-
-def _provision(env: dict[str, str], log: Path, *args: str) -> str:
-    result = subprocess.run(
-        [str(SUPERSET_PYTHON), str(PROVISION), *args],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    with log.open("a") as handle:
-        handle.write(result.stdout + result.stderr)
-    assert result.returncode == 0, (
-        f"provision.py {args} exited {result.returncode}:\n" + (result.stderr[-4000:])
-    )
-    return result.stdout
 
 
 def _warehouse_sum(warehouse: Path, column: str) -> int:
@@ -140,71 +51,32 @@ def _warehouse_sum(warehouse: Path, column: str) -> int:
     return int(row[0])
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def superset(
     request: pytest.FixtureRequest,
     dashboard_warehouse: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Superset]:
-    if not SUPERSET_PYTHON.exists():
-        pytest.fail(
-            f"{SUPERSET_PYTHON} not found: build the Superset env first with "
-            "`uv sync --project superset` (the Makefile's test target does this)"
-        )
     work = tmp_path_factory.mktemp("superset")
     warehouse = work / "warehouse.duckdb"
     shutil.copyfile(dashboard_warehouse, warehouse)
     state = work / "state"
     log = work / "superset.log"
-    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
-    for name in list(env):
-        if name.startswith("SUPERSET_"):
-            env.pop(name)  # exercise the generated secrets
-    env.update(SUPERSET_STATE_DIR=str(state), WAREHOUSE_PATH=str(warehouse))
+    env = server_env(state, warehouse)  # without SUPERSET_*: exercise the generated secrets
 
     for attempt in (1, 2):
         started = time.monotonic()
-        out = _provision(env, log, "setup")
+        out = provision(env, log, "setup")
         generated = "Generated the Superset admin password" in out
         assert generated == (attempt == 1), f"setup #{attempt} password message:\n{out}"
-        _report(request.config, f"provision.py setup #{attempt}: {time.monotonic() - started:.1f}s")
+        report_line(
+            request.config, f"provision.py setup #{attempt}: {time.monotonic() - started:.1f}s"
+        )
 
-    port = _free_port()
     started = time.monotonic()
-    with log.open("ab") as log_handle:
-        proc = subprocess.Popen(
-            [str(SUPERSET_PYTHON), str(PROVISION), "serve", "--port", str(port)],
-            env=env, stdout=log_handle, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{_tail(log)}")
-            try:
-                if requests.get(base_url + "/health", timeout=5).text == "OK":
-                    break
-            except requests.RequestException:  # refused, or workers still booting
-                pass
-            if time.monotonic() - started > SERVER_START_TIMEOUT_S:
-                pytest.fail(f"/health not OK after {SERVER_START_TIMEOUT_S}s:\n{_tail(log)}")
-            time.sleep(0.5)
-        _report(request.config, f"server up on {base_url}: {time.monotonic() - started:.1f}s")
-
+    with serve(env, log) as base_url:
+        report_line(request.config, f"server up on {base_url}: {time.monotonic() - started:.1f}s")
         yield Superset(base_url, state, warehouse, log).login("admin")
-    finally:
-        _stop(proc)
 
 
 def _bundle(kind: str) -> list[dict[str, Any]]:
@@ -257,7 +129,7 @@ def test_generated_secrets_are_private(superset: Superset) -> None:
 
 
 def test_server_listens_on_loopback_only(superset: Superset) -> None:
-    assert f"Listening at: {superset.base_url}" in _tail(superset.log, 200_000)
+    assert f"Listening at: {superset.base_url}" in tail(superset.log, 200_000)
 
 
 def test_second_setup_did_not_duplicate(superset: Superset) -> None:
@@ -308,7 +180,7 @@ def test_every_chart_returns_data(superset: Superset, request: pytest.FixtureReq
             detail = superset.get(f"/api/v1/chart/{chart['id']}")["result"]
             if json.loads(detail["query_context"])["datasource"]["id"] in usage:
                 compared += _assert_matches_warehouse(superset, name, result)
-            _report(request.config, f"{name}: {result['rowcount']} row(s), "
+            report_line(request.config, f"{name}: {result['rowcount']} row(s), "
                     f"{time.monotonic() - started:.2f}s")  # fmt: skip
     assert compared >= 10, "usage charts were compared with the warehouse"
 
@@ -431,7 +303,7 @@ def test_viewer_browses_every_dashboard_in_chromium(
                         shots / f"{slug}{'' if time_range == 'Last 30 days' else '-last-week'}.png"
                     )
                     page.screenshot(path=str(file), full_page=True)
-                _report(request.config, f"browser {slug}: {time.monotonic() - started:.1f}s")
+                report_line(request.config, f"browser {slug}: {time.monotonic() - started:.1f}s")
         finally:
             browser.close()
 
