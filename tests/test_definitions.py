@@ -73,6 +73,7 @@ def test_materialize_ingest_then_dbt_and_publish(tmp_path: Path):
         landing_dir=str(_landing(tmp_path)),
         warehouse_path=str(tmp_path / "warehouse.duckdb"),
         max_reject_ratio=0.2,  # 1 of 7 lines is rejected
+        settle_seconds=0,  # the landing file was written just now
     )
     resources = {"pipeline": pipeline, "dbt": defs.resources["dbt"]}
     instance = dg.DagsterInstance.ephemeral()
