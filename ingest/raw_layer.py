@@ -164,6 +164,8 @@ def ingest_day(
     for f in listing.still_landing:
         log(f"  {f.relative}: modified less than {settle_seconds:g} s ago, left for the next run")
     previous = read_manifest(raw, day)
+    if previous is None and not listing.files:  # every file still being written: nothing yet
+        return DayResult(day, 0, 0, 0, 0, 0, skipped=True, still_landing=len(listing.still_landing))
     if previous and previous["fingerprint"] == listing.fingerprint and not force:
         counts = previous["counts"]
         return DayResult(
