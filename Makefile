@@ -42,6 +42,7 @@ uv:
 setup: uv  ## create both locked environments (.venv and superset/.venv)
 	$(UV) sync --frozen --quiet --compile-bytecode
 	$(UV) sync --frozen --quiet --compile-bytecode --project superset
+	.venv/bin/python -c "from orchestration import dbt_code; dbt_code.prepare()"
 
 demo-data: setup  ## generate 30 days of synthetic events into $(LANDING) (once)
 	@if [ -d "$(LANDING)" ] && [ -n "$$(ls -A $(LANDING) 2>/dev/null)" ]; then \

@@ -11,11 +11,15 @@ import dagster as dg
 
 from ingest.landing import delivery_days
 from ingest.raw_layer import pending_days, still_landing
-from orchestration.assets.dbt import config_change_assets, dbt_models
-from orchestration.assets.mart_checks import mart_quality
-from orchestration.assets.publish import PUBLISHED_WAREHOUSE
-from orchestration.build_definition import build_record, dbt_code_hash
-from orchestration.jobs import RANGE_END_TAG, RANGE_START_TAG, build_job, refresh_job
+from orchestration import dbt_code, planner, state
+from orchestration.keys import (
+    BUILD_JOB,
+    CONFIG_HASH_TAG,
+    PUBLISHED_WAREHOUSE,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    REFRESH_JOB,
+)
 from orchestration.metrics_config import ConfigError
 from orchestration.partitions import outside_partitions
 from orchestration.resources import PipelineResource
@@ -30,7 +34,7 @@ RETRY_SECONDS = 3600  # a day requested but still not ingested after this is req
 
 
 @dg.sensor(
-    job=refresh_job,
+    job_name=REFRESH_JOB,
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Launches refresh_job over the delivery days whose landing files are new or "
@@ -50,29 +54,16 @@ def landing_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineResour
         )
         days = [d for d in days if d not in outside]
     # cursor: {day: [fingerprint requested, when]} for days requested and not yet ingested
-    requested: dict[str, list] = json.loads(context.cursor or "{}")
     now = time.time()
     pending = pending_days(pipeline.landing, days, pipeline.paths.raw, pipeline.settle_seconds)
-    settled = [p for p in pending if now - p.newest_mtime_ns / 1e9 >= LANDING_SETTLE_SECONDS]
-    due = [
-        p
-        for p in settled
-        if not (
-            p.delivery_date in requested
-            and requested[p.delivery_date][0] == p.fingerprint
-            and now - requested[p.delivery_date][1] < RETRY_SECONDS
-        )
-    ]
-    still_pending = {p.delivery_date for p in pending}
-    cursor = {d: v for d, v in requested.items() if d in still_pending}
-    cursor.update({p.delivery_date: [p.fingerprint, now] for p in due})
-    context.update_cursor(json.dumps(cursor, sort_keys=True))
+    requests = planner.landing_requests(
+        pending, json.loads(context.cursor or "{}"), now, LANDING_SETTLE_SECONDS, RETRY_SECONDS
+    )
+    context.update_cursor(json.dumps(requests.cursor, sort_keys=True))
+    due = requests.due
     if not due:
         writing = still_landing(pipeline.landing, days, pipeline.settle_seconds)
-        landing = len(
-            {p.delivery_date for p in pending if p not in settled}
-            | {f.split("/")[0] for f in writing}
-        )
+        landing = len(requests.settling | {f.split("/")[0] for f in writing})
         return dg.SkipReason(
             f"nothing new to ingest in {pipeline.landing}"
             + (f"; {landing} day(s) still landing" if landing else "")
@@ -86,7 +77,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineResour
 
 
 @dg.schedule(
-    job=refresh_job,
+    job_name=REFRESH_JOB,
     cron_schedule=DAILY_SCHEDULE_CRON,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
@@ -98,11 +89,8 @@ def daily_refresh(context: dg.ScheduleEvaluationContext):
     return dg.RunRequest(run_key=day, partition_key=day)
 
 
-CONFIG_HASH_TAG = "servisbot-metrics/config_hash"
-
-
 @dg.sensor(
-    job=build_job,
+    job_name=BUILD_JOB,
     minimum_interval_seconds=CONFIG_SENSOR_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="When the configuration in effect (edited on disk, or applied by "
@@ -119,32 +107,27 @@ def config_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineResourc
             f"configuration {pipeline.config_file} not applied:\n" + "\n".join(exc.errors)
         )
         return dg.SkipReason(f"configuration {pipeline.config_file} is invalid: {exc}")
-    build = build_record(pipeline.paths)
-    if not build:
-        return dg.SkipReason("no build yet: the first build uses the configuration in effect")
-    if build.get("in_progress"):
-        return dg.SkipReason(
-            "a build is running or did not finish: the next full build (refresh_job, build_job, "
-            "`servisbot-metrics run`) applies the configuration in effect"
-        )
-    assets = config_change_assets(build, metrics, dbt_code_hash())
-    if not assets:
-        return dg.SkipReason("the marts are built with the configuration in effect")
-    now = time.time()
-    requested = json.loads(context.cursor or "{}")
-    if requested.get("hash") == metrics.content_hash and now - requested["at"] < RETRY_SECONDS:
-        return dg.SkipReason(f"rebuild for configuration {metrics.content_hash} requested")
+    build, code_hash, now = state.read_build(pipeline.paths), dbt_code.code_hash(), time.time()
+    changed = planner.config_change_models(
+        build,
+        planner.definition_hash(metrics.content_hash, code_hash),
+        code_hash,
+        metrics.dbt_vars(),
+        dbt_code.manifest(),
+    )
+    skip = planner.config_rebuild_skip(
+        build, changed, metrics.content_hash, json.loads(context.cursor or "{}"), now, RETRY_SECONDS
+    )
+    if skip:
+        return dg.SkipReason(skip)
     context.update_cursor(json.dumps({"hash": metrics.content_hash, "at": now}))
+    assets = dbt_code.model_asset_keys(changed)
     return dg.RunRequest(
         run_key=f"config:{metrics.content_hash}:{int(now)}",
         asset_selection=sorted(assets | {PUBLISHED_WAREHOUSE}, key=lambda k: k.path),
-        asset_check_keys=config_rebuild_checks(assets),
+        # the dbt tests of the rebuilt models (the others were tested when they were built)
+        asset_check_keys=sorted(
+            dbt_code.dbt_test_check_keys(assets), key=lambda k: (k.asset_key.path, k.name)
+        ),
         tags={CONFIG_HASH_TAG: metrics.content_hash},
     )
-
-
-def config_rebuild_checks(assets: set[dg.AssetKey]) -> list[dg.AssetCheckKey]:
-    """The dbt tests of the rebuilt models, and every mart suite: the publish needs the whole
-    build checked, also when the change touched none of the marts the suites are on."""
-    keys = [key for key in dbt_models.check_keys if key.asset_key in assets]
-    return sorted([*keys, *mart_quality.check_keys], key=lambda k: (k.asset_key.path, k.name))

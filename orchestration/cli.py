@@ -188,6 +188,9 @@ def _run(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         _err(str(exc))
         return EXIT_FAILED
+    from orchestration import dbt_code
+
+    dbt_code.prepare()  # the definitions read the dbt manifest: parse the code if it changed
     from orchestration.instance import InstanceConfigError
     from orchestration.metrics_config import ConfigError
     from orchestration.runner import RunError, backfill_pipeline, run_pipeline
@@ -273,7 +276,7 @@ def _config_show(args: argparse.Namespace) -> int:
 
     from orchestration.config_history import version_with_hash
     from orchestration.metrics_config import ConfigError, load_config
-    from orchestration.settings import WarehousePaths
+    from orchestration.state import WarehousePaths, read_publish_stamp
 
     if args.file and args.warehouse:
         _err("give FILE or --warehouse, not both")
@@ -286,10 +289,8 @@ def _config_show(args: argparse.Namespace) -> int:
     if args.warehouse:
         paths = WarehousePaths.for_warehouse(args.warehouse, args.state_dir)
         # what the published numbers were built with (a newer version may not be built yet)
-        published = (
-            json.loads(paths.publish_record.read_text()) if paths.publish_record.exists() else {}
-        )
-        version = version_with_hash(paths, published.get("config_hash", ""))
+        stamp = read_publish_stamp(paths)
+        version = version_with_hash(paths, stamp.config_hash) if stamp else None
         if version is None:
             _err(f"no configuration recorded for {args.warehouse} (not published by this tool?)")
             return EXIT_FAILED

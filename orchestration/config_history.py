@@ -1,7 +1,7 @@
 """The history of the metrics configurations a warehouse was built with.
 
 Each configuration that changes what the marts depend on (its `content_hash`) is appended as a
-version to ``config_versions.jsonl`` in the warehouse's state folder: when, by which Dagster
+version to the warehouse's history (state.py, ``config_versions.jsonl``): when, by which Dagster
 run, from where, the effective document and what changed from the version before. The history
 reaches the warehouse as the dbt var ``config_versions`` (``marts.config_versions``), so it
 survives full refreshes and a deleted build database; deleting the state folder forgets it.
@@ -11,30 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from typing import Any
 
 from orchestration.metrics_config import MetricsConfig
-from orchestration.settings import WarehousePaths
+from orchestration.state import (
+    ConfigVersion,
+    WarehousePaths,
+    append_config_version,
+    read_config_versions,
+)
 
-HISTORY_FILE = "config_versions.jsonl"
 LIST_KEYS = ("alias", "title")  # list items are named by these in a diff, not by position
-
-
-def read_versions(paths: WarehousePaths) -> list[dict[str, Any]]:
-    path = paths.state / HISTORY_FILE
-    if not path.exists():
-        return []
-    versions = []
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line]
-    for number, line in enumerate(lines, 1):
-        try:
-            versions.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number < len(lines):
-                raise
-            # a last line torn by a crash while it was appended: that version was not applied
-    return versions
 
 
 def _short(value: Any) -> str:
@@ -87,13 +74,13 @@ def diff_documents(old: Any, new: Any, path: str = "") -> list[str]:
 
 def record_version(
     paths: WarehousePaths, config: MetricsConfig, run_id: str, source: str
-) -> list[dict[str, Any]]:
+) -> list[ConfigVersion]:
     """All versions, after appending `config` when it differs from the latest one."""
-    versions = read_versions(paths)
+    versions = read_config_versions(paths)
     if versions and versions[-1]["hash"] == config.content_hash:
         return versions
     previous = json.loads(versions[-1]["content"]) if versions else None
-    entry = {
+    entry: ConfigVersion = {
         "version": len(versions) + 1,
         "applied_at": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
         "hash": config.content_hash,
@@ -104,15 +91,11 @@ def record_version(
         if previous is not None
         else "(first version)",
     }
-    paths.state.mkdir(parents=True, exist_ok=True)
-    with (paths.state / HISTORY_FILE).open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    append_config_version(paths, entry)
     return [*versions, entry]
 
 
-def version_with_hash(paths: WarehousePaths, content_hash: str) -> dict[str, Any] | None:
+def version_with_hash(paths: WarehousePaths, content_hash: str) -> ConfigVersion | None:
     """The latest recorded version with this content hash, if any."""
-    matching = [v for v in read_versions(paths) if v["hash"] == content_hash]
+    matching = [v for v in read_config_versions(paths) if v["hash"] == content_hash]
     return matching[-1] if matching else None

@@ -1,15 +1,16 @@
-"""The one Dagster code location: ingest -> checks -> dbt -> checks -> publish, run by a sensor
-on the landing folder, a daily schedule, the UI (partitions, backfills) or the CLI."""
+"""The one Dagster code location: ingest -> checks -> dbt build (models and their tests) ->
+publish, run by a sensor on the landing folder, a daily schedule, the UI (partitions,
+backfills) or the CLI."""
 
 from __future__ import annotations
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from orchestration import dbt_code
 from orchestration.assets.config import metrics_configuration
-from orchestration.assets.dbt import dbt_models, dbt_project
+from orchestration.assets.dbt import dbt_models
 from orchestration.assets.ingest import raw_layer, raw_quality
-from orchestration.assets.mart_checks import mart_quality
 from orchestration.assets.publish import published_warehouse
 from orchestration.automation import config_sensor, daily_refresh, landing_sensor
 from orchestration.jobs import apply_config_job, build_job, refresh_job
@@ -20,13 +21,13 @@ from orchestration.settings import DBT_EXECUTABLE
 def build_definitions(pipeline: PipelineResource) -> dg.Definitions:
     return dg.Definitions(
         assets=[metrics_configuration, raw_layer, dbt_models, published_warehouse],
-        asset_checks=[raw_quality, mart_quality],
+        asset_checks=[raw_quality],
         jobs=[refresh_job, build_job, apply_config_job],
         sensors=[landing_sensor, config_sensor],
         schedules=[daily_refresh],
         resources={
             "pipeline": pipeline,
-            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
+            "dbt": DbtCliResource(project_dir=dbt_code.dbt_project, dbt_executable=DBT_EXECUTABLE),
         },
     )
 

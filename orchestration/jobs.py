@@ -3,32 +3,37 @@ time write the state, see orchestration/instance.py)."""
 
 import dagster as dg
 
-from orchestration.assets.config import metrics_configuration
-from orchestration.assets.dbt import dbt_models
-from orchestration.assets.ingest import raw_layer, raw_quality
-from orchestration.assets.publish import published_warehouse
+from orchestration import dbt_code
+from orchestration.keys import (
+    APPLY_CONFIG_JOB,
+    BUILD_JOB,
+    METRICS_CONFIGURATION,
+    PUBLISHED_WAREHOUSE,
+    RAW_EVENTS,
+    RAW_REJECTED_LINES,
+    REFRESH_JOB,
+)
 
-# a run over a range of delivery days (one run, BackfillPolicy.single_run); the job is
-# partitioned by delivery day through raw_layer
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
+_DBT_MODELS = dg.AssetSelection.assets(*dbt_code.model_asset_keys())
 
 refresh_job = dg.define_asset_job(
-    "refresh_job",
-    selection=dg.AssetSelection.assets(raw_layer, dbt_models, published_warehouse),
+    REFRESH_JOB,
+    selection=dg.AssetSelection.assets(RAW_EVENTS, RAW_REJECTED_LINES, PUBLISHED_WAREHOUSE)
+    | _DBT_MODELS,
     description="Ingest the selected delivery days (a partition or a range: a backfill), check "
-    "them, dbt build with its tests, check the marts, publish atomically if nothing blocked.",
+    "them, dbt build with its tests, publish atomically if nothing blocked.",
 )
 build_job = dg.define_asset_job(
-    "build_job",
-    selection=dg.AssetSelection.assets(dbt_models, published_warehouse)
-    | dg.AssetSelection.checks(raw_quality),
+    BUILD_JOB,
+    selection=_DBT_MODELS
+    | dg.AssetSelection.assets(PUBLISHED_WAREHOUSE)
+    | dg.AssetSelection.checks_for_assets(RAW_EVENTS),
     description="dbt build over the raw layer as it is, the checks, then the publish (after a "
     "configuration change, or to retry a refused publish).",
 )
 apply_config_job = dg.define_asset_job(
-    "apply_config_job",
-    selection=dg.AssetSelection.assets(metrics_configuration),
+    APPLY_CONFIG_JOB,
+    selection=dg.AssetSelection.assets(METRICS_CONFIGURATION),
     description="Apply a configuration edit typed in the launchpad: check it, write it, record "
     "a version. config_sensor then rebuilds the assets it touches and publishes.",
 )

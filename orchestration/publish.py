@@ -10,6 +10,8 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.state import PublishStamp
+
 REQUIRED_TABLES = (  # section 4 of the contract
     "marts.usage_daily",
     "marts.intent_daily",
@@ -39,12 +41,13 @@ def _fsync_dir(path: Path) -> None:
 
 
 def publish(
-    build_db: Path, warehouse: Path, schemas: tuple[str, ...], stamp: dict[str, str]
+    build_db: Path, warehouse: Path, schemas: tuple[str, ...], stamp: PublishStamp
 ) -> PublishResult:
     """Atomically replace `warehouse` with the tables of `schemas` from `build_db`.
 
-    `stamp` is written to `marts.publish_info` (key, value) so every copy says what it is, and
-    its `published_at` into `marts.pipeline_status.last_published_at`.
+    `stamp` is written to `marts.publish_info` (key, value) so every copy says what it is (the
+    one record of what was published: state.read_publish_stamp), and its `published_at` into
+    `marts.pipeline_status.last_published_at`.
     """
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     # copies left by a publish that was killed (the caller holds the writer lock)
@@ -78,10 +81,10 @@ def publish(
                 con.execute(
                     "UPDATE marts.pipeline_status SET last_published_at = "
                     "CAST(CAST(? AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)",
-                    [stamp["published_at"]],
+                    [stamp.published_at],
                 )
             con.execute("CREATE TABLE marts.publish_info (key VARCHAR PRIMARY KEY, value VARCHAR)")
-            con.executemany("INSERT INTO marts.publish_info VALUES (?, ?)", sorted(stamp.items()))
+            con.executemany("INSERT INTO marts.publish_info VALUES (?, ?)", stamp.rows())
             con.execute("DETACH build")
             con.execute("CHECKPOINT")
         finally:

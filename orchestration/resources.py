@@ -15,10 +15,10 @@ from orchestration.metrics_config import MetricsConfig, load_config
 from orchestration.settings import (
     DEFAULT_MAX_REJECT_RATIO,
     DEFAULT_SETTLE_SECONDS,
-    WarehousePaths,
     max_reject_ratio_from_env,
     settle_seconds_from_env,
 )
+from orchestration.state import WarehousePaths
 
 
 class PipelineResource(dg.ConfigurableResource):

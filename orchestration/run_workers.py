@@ -33,7 +33,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, WorkerStatus
 
-from orchestration.settings import CLI_PROCESS_TAG
+from orchestration.keys import CLI_PROCESS_TAG
 
 WORKER_HOST_TAG = "servisbot-metrics/worker-host"  # runs launched by a local code server
 _STARTED_PROCESS = "Started process for run (pid: "  # dagster/_grpc/impl.py, the run worker

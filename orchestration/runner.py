@@ -11,7 +11,6 @@ writer lock, which runs launched from Dagster (the UI, the sensor, the schedule)
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -23,17 +22,24 @@ import duckdb
 
 from ingest.landing import delivery_days
 from ingest.raw_layer import pending_days, raw_layer_digest, still_landing
-from orchestration.build_definition import definition_hash
+from orchestration import dbt_code, planner, state
 from orchestration.definitions import build_definitions
 from orchestration.instance import instance_for
-from orchestration.jobs import RANGE_END_TAG, RANGE_START_TAG
+from orchestration.keys import (
+    BUILD_JOB,
+    CLI_PROCESS_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    REFRESH_JOB,
+)
 from orchestration.locks import exclusive
 from orchestration.partitions import latest_delivery_day, outside_partitions
 from orchestration.publish import REQUIRED_TABLES
 from orchestration.quality.gate import suite_version
 from orchestration.resources import PipelineResource
 from orchestration.run_workers import fail_dead_runs, process_identity
-from orchestration.settings import CLI_PROCESS_TAG, PARTITIONS_START_DATE, WarehousePaths
+from orchestration.settings import PARTITIONS_START_DATE
+from orchestration.state import WarehousePaths
 
 
 class RunError(RuntimeError):
@@ -57,17 +63,14 @@ def _check_days(days: list[str]) -> None:
         )
 
 
-def _is_published(paths: WarehousePaths, definition: str, quality_gate: str) -> bool:
-    """Whether the published warehouse was built from this raw layer under this definition and
-    passed this quality gate (false, too, after a build or a publish that failed or was refused
-    once its raw data had been ingested)."""
-    if not (paths.warehouse.exists() and paths.publish_record.exists()):
-        return False
-    record = json.loads(paths.publish_record.read_text())
-    return (
-        record.get("definition_hash") == definition
-        and record.get("raw_digest") == raw_layer_digest(paths.raw)
-        and record.get("quality_gate") == quality_gate
+def _is_published(pipeline: PipelineResource) -> bool:
+    """Whether the published warehouse is what a build would make now (planner.is_published)."""
+    paths = pipeline.paths
+    return planner.is_published(
+        state.read_publish_stamp(paths),
+        planner.definition_hash(pipeline.metrics_config().content_hash, dbt_code.code_hash()),
+        raw_layer_digest(paths.raw),
+        suite_version(pipeline.max_reject_ratio),
     )
 
 
@@ -206,29 +209,15 @@ def _run(
         p.delivery_date
         for p in pending_days(pipeline.landing, days, paths.raw, pipeline.settle_seconds)
     ]
-    if pending:
-        log(
-            f"ingesting {len(pending)} new or changed delivery day(s) of {len(days)} "
-            f"({pending[0]} .. {pending[-1]}), then building and publishing"
-        )
-        _execute(
-            defs,
-            "refresh_job",
-            instance,
-            {RANGE_START_TAG: pending[0], RANGE_END_TAG: pending[-1]},
-            _ops_config(full_refresh),
-        )
-        summary.days_ingested, summary.built = pending, True
-    elif full_refresh or not _is_published(
-        paths,
-        definition_hash(pipeline.metrics_config()),
-        suite_version(pipeline.max_reject_ratio),
-    ):
-        log("building marts (dbt build), checking and publishing the warehouse")
-        _execute(defs, "build_job", instance, run_config=_ops_config(full_refresh))
+    plan = planner.plan_cli_run(pending, len(days), full_refresh, lambda: _is_published(pipeline))
+    log(plan.message)
+    if plan.job == REFRESH_JOB:
+        tags = {RANGE_START_TAG: plan.days[0], RANGE_END_TAG: plan.days[-1]}
+        _execute(defs, plan.job, instance, tags, _ops_config(full_refresh))
+        summary.days_ingested, summary.built = list(plan.days), True
+    elif plan.job == BUILD_JOB:
+        _execute(defs, plan.job, instance, run_config=_ops_config(full_refresh))
         summary.built = True
-    else:
-        log("nothing new since the last run; the published warehouse is unchanged")
     summary.tables = _verify(paths.warehouse)
     return summary
 
@@ -264,7 +253,7 @@ def _backfill(
     log(f"backfill: re-ingesting {len(days)} delivery day(s) {days[0]} .. {days[-1]}")
     _execute(
         build_definitions(pipeline),
-        "refresh_job",
+        REFRESH_JOB,
         instance,
         {RANGE_START_TAG: days[0], RANGE_END_TAG: days[-1]},
         _ops_config(full_refresh=False, force=True),

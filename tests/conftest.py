@@ -14,6 +14,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from orchestration import dbt_code
 from orchestration.instance import instance_for
 
 # Landing files a test writes are read at once; the wait for files still being written
@@ -21,6 +22,10 @@ from orchestration.instance import instance_for
 os.environ.setdefault("SBM_SETTLE_SECONDS", "0")
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    dbt_code.prepare()  # the definitions read the dbt manifest (as `make setup` and the CLI do)
 SBM = str(Path(sys.executable).parent / "servisbot-metrics")
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 DEMO_DAYS, DEMO_EVENTS, DEMO_SEED = 7, 40_000, 11

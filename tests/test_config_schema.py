@@ -15,13 +15,11 @@ from jsonschema import Draft202012Validator
 
 from orchestration.config_edit import ConfigurationEdit, edited
 from orchestration.config_history import (
-    HISTORY_FILE,
     diff_documents,
-    read_versions,
     record_version,
 )
 from orchestration.metrics_config import ConfigError, load_config, parse_config, schema
-from orchestration.settings import WarehousePaths
+from orchestration.state import WarehousePaths, read_config_versions
 from tests.conftest import DEMO_CONFIG, SBM
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -268,6 +266,6 @@ def test_problems_are_listed_in_document_order_of_list_indexes() -> None:
 def test_a_history_line_torn_by_a_crash_is_not_a_version(tmp_path: Path) -> None:
     paths = WarehousePaths.for_warehouse(tmp_path / "wh.duckdb")
     first = record_version(paths, load_config(None), "run-1", "(defaults)")
-    with (paths.state / HISTORY_FILE).open("a") as history:
+    with paths.config_versions.open("a") as history:
         history.write('{"version": 2, "applied_at": "2026-11-')  # the process died here
-    assert read_versions(paths) == first
+    assert read_config_versions(paths) == first

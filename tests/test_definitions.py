@@ -10,7 +10,6 @@ import duckdb
 
 from orchestration.assets.dbt import dbt_models
 from orchestration.assets.ingest import RAW_EVENTS, raw_layer, raw_quality
-from orchestration.assets.mart_checks import mart_quality
 from orchestration.assets.publish import PUBLISHED_WAREHOUSE, published_warehouse
 from orchestration.definitions import defs
 from orchestration.resources import PipelineResource
@@ -63,7 +62,13 @@ def test_code_location_loads_with_lineage():
     }
     checks = {key.name for key in graph.asset_check_keys}
     assert "unique_fct_sessions_session_id" in checks  # dbt tests surface as asset checks
-    assert {"delivery_days_pass_quality_suite", "gx_usage_daily", "gx_kpi_daily"} <= checks
+    assert "delivery_days_pass_quality_suite" in checks  # the raw-day suite (Great Expectations)
+    # the marts' invariants are dbt tests (one place per rule): ratios, the KPI balance, calendar
+    assert {
+        "within_range_usage_daily_engagement_rate__1__0",
+        "kpi_daily_starts_equal_successes_failures_abandons",
+        "has_every_day_usage_daily_metric_date",
+    } <= checks
     assert {s.name for s in repo.sensor_defs} == {"landing_sensor", "config_sensor"}
     assert {s.name for s in repo.schedule_defs} == {"daily_refresh"}
 
@@ -88,12 +93,15 @@ def test_materialize_ingest_then_dbt_and_publish(tmp_path: Path):
     assert metadata["accepted"].value == 5 and metadata["rejected"].value == 1
 
     build = dg.materialize(
-        [dbt_models, mart_quality, published_warehouse], resources=resources, instance=instance
+        [dbt_models, published_warehouse], resources=resources, instance=instance
     )
     assert build.success
     evaluations = build.get_asset_check_evaluations()
     assert evaluations and all(e.passed for e in evaluations)
-    assert {"gx_usage_daily", "gx_usage_calendar"} <= {e.check_name for e in evaluations}
+    assert {
+        "within_range_usage_daily_engagement_rate__1__0",
+        "has_every_day_usage_daily_metric_date",
+    } <= {e.check_name for e in evaluations}
 
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
     row = con.execute(

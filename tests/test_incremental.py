@@ -22,14 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.raw_layer import ingest_day, raw_layer_digest
-from orchestration.build_definition import (
-    dbt_code_hash,
-    definition_hash,
-    full_refresh_reason,
-    record_build,
-)
+from orchestration import dbt_code, planner, state
+from orchestration.conflicting_copies import conflicting_copies
 from orchestration.metrics_config import parse_config
-from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR, WarehousePaths
+from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR
+from orchestration.state import WarehousePaths
 
 START = dt.datetime(2026, 3, 28, 22, 0)  # spans the Europe/Dublin DST change of 2026-03-29
 DELIVERY_DAYS = [(START.date() + dt.timedelta(days=i)).isoformat() for i in range(5)]
@@ -171,8 +168,8 @@ def deliveries(draw, events: list[dict]) -> tuple[dict[str, list[dict]], list[li
     return by_day, batches
 
 
-def _dbt_run(state: Path, *extra: str) -> None:
-    dbt_vars = {"state_dir": str(state), **CONFIG.dbt_vars()}
+def _dbt_run(state_dir: Path, *extra: str) -> None:
+    dbt_vars = {"state_dir": str(state_dir), **CONFIG.dbt_vars()}
     result = subprocess.run(
         [
             DBT_EXECUTABLE,
@@ -180,9 +177,9 @@ def _dbt_run(state: Path, *extra: str) -> None:
             "--vars",
             json.dumps(dbt_vars),
             "--target-path",
-            str(state / "target"),
+            str(state_dir / "target"),
             "--log-path",
-            str(state / "logs"),
+            str(state_dir / "logs"),
             *extra,
         ],
         cwd=DBT_PROJECT_DIR,
@@ -257,19 +254,29 @@ def test_incremental_runs_equal_a_full_refresh(data: st.DataObject, tmp_path_fac
     events = data.draw(histories(), label="events")
     by_day, batches = data.draw(deliveries(events), label="deliveries")
     root = tmp_path_factory.mktemp("incremental")
-    landing, state = root / "landing", root / "incremental.state"
-    paths = WarehousePaths.for_warehouse(root / "incremental.duckdb", state)
-    definition = definition_hash(CONFIG)
+    landing, state_dir = root / "landing", root / "incremental.state"
+    paths = WarehousePaths.for_warehouse(root / "incremental.duckdb", state_dir)
+    code_hash = dbt_code.code_hash()
+    definition = planner.definition_hash(CONFIG.content_hash, code_hash)
     for attempt, batch in enumerate(batches):
-        _deliver(landing, state / "raw", by_day, batch, attempt)
+        _deliver(landing, state_dir / "raw", by_day, batch, attempt)
         # the dbt asset's decision: e.g. copies that moved an event force a full refresh
-        reason = full_refresh_reason(paths, definition)
-        _dbt_run(state, *(["--full-refresh"] if reason else []))
-        record_build(
-            paths, CONFIG, dbt_code_hash(), raw_layer_digest(paths.raw), build_id=f"batch {attempt}"
+        reason = planner.full_refresh_reason(
+            state.read_build(paths), definition, False, lambda: conflicting_copies(paths)
+        )
+        _dbt_run(state_dir, *(["--full-refresh"] if reason else []))
+        state.write_build(
+            paths,
+            state.BuildRecord(
+                definition_hash=definition,
+                code_hash=code_hash,
+                config_vars=CONFIG.dbt_vars(),
+                raw_digest=raw_layer_digest(paths.raw),
+                build_id=f"batch {attempt}",
+            ),
         )
 
     full = root / "full.state"
-    shutil.copytree(state / "raw", full / "raw")
+    shutil.copytree(state_dir / "raw", full / "raw")
     _dbt_run(full, "--full-refresh")
-    assert_same_tables(state / "build.duckdb", full / "build.duckdb")
+    assert_same_tables(state_dir / "build.duckdb", full / "build.duckdb")

@@ -37,8 +37,9 @@ from orchestration.automation import daily_refresh, landing_sensor
 from orchestration.definitions import build_definitions, defs
 from orchestration.instance import instance_for, instance_yaml
 from orchestration.jobs import RANGE_END_TAG, RANGE_START_TAG
+from orchestration.keys import CLI_PROCESS_TAG
 from orchestration.resources import PipelineResource
-from orchestration.settings import CLI_PROCESS_TAG
+from orchestration.state import WarehousePaths, read_publish_stamp
 
 
 def _last_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -270,8 +271,8 @@ def test_a_failed_publish_re_executed_from_failure_publishes_its_parents_build(
     assert [e.asset_key for e in again.all_events if e.is_step_materialization] == [
         publish_asset.key
     ]  # only the publish ran, and it published the build its parent run made and checked
-    stamp = json.loads((site.state / "published.json").read_text())
-    assert (stamp["build_id"], stamp["dagster_run_id"]) == (failed.run_id, again.run_id)
+    stamp = read_publish_stamp(WarehousePaths.for_warehouse(site.warehouse))
+    assert (stamp.build_id, stamp.dagster_run_id) == (failed.run_id, again.run_id)
     assert_same_numbers(site.warehouse, base_site.warehouse)
     assert not list(site.warehouse.parent.glob(".wh.duckdb.*"))  # the failed copy is gone
 
@@ -412,8 +413,8 @@ def test_a_dagster_run_and_a_cli_run_interleaving_both_succeed(
     )
     assert "not publishing: run" in output  # superseded by the CLI run's newer build
     assert_same_numbers(site.warehouse, published_warehouse)
-    stamp = json.loads((site.state / "published.json").read_text())
-    assert stamp["build_id"] == json.loads((site.state / "build.json").read_text())["build_id"]
+    stamp = read_publish_stamp(WarehousePaths.for_warehouse(site.warehouse))
+    assert stamp.build_id == json.loads((site.state / "build.json").read_text())["build_id"]
 
 
 def test_backfilling_a_day_again_changes_nothing(

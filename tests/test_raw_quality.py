@@ -11,7 +11,7 @@ import duckdb
 from ingest.raw_layer import ingest_day
 from orchestration.quality.gate import gate_failures
 from orchestration.quality.raw_days import check_days
-from orchestration.settings import WarehousePaths
+from orchestration.state import WarehousePaths
 
 DAYS = ("2026-11-19", "2026-11-20")
 

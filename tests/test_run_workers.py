@@ -13,6 +13,7 @@ import dagster as dg
 import pytest
 
 from orchestration import run_workers
+from orchestration.keys import CLI_PROCESS_TAG
 from orchestration.run_workers import (
     WORKER_HOST_TAG,
     LocalRunLauncher,
@@ -20,7 +21,6 @@ from orchestration.run_workers import (
     fail_dead_runs,
     process_identity,
 )
-from orchestration.settings import CLI_PROCESS_TAG
 
 HERE = socket.gethostname()
 

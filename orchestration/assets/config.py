@@ -10,11 +10,10 @@ import yaml
 
 from orchestration.config_edit import ConfigurationEdit, edited
 from orchestration.config_history import record_version
+from orchestration.keys import METRICS_CONFIGURATION
 from orchestration.metrics_config import ConfigError, MetricsConfig
 from orchestration.resources import PipelineResource
 from orchestration.settings import CONFIG_SCHEMA_PATH
-
-METRICS_CONFIGURATION = dg.AssetKey(["config", "metrics_configuration"])
 
 
 def write_document(path: Path, config: MetricsConfig, note: str) -> None:

@@ -7,14 +7,11 @@ from pydantic import Field
 
 from ingest.landing import is_delivery_day
 from ingest.raw_layer import DayResult, ingest_day
+from orchestration.keys import CLI_PROCESS_TAG, RAW_EVENTS, RAW_REJECTED_LINES
 from orchestration.partitions import delivery_days
 from orchestration.quality import preload
 from orchestration.quality.gate import quality_table
 from orchestration.resources import PipelineResource
-from orchestration.settings import CLI_PROCESS_TAG
-
-RAW_EVENTS = dg.AssetKey(["raw", "events"])
-RAW_REJECTED_LINES = dg.AssetKey(["raw", "rejected_lines"])
 
 
 class RawLayerConfig(dg.Config):

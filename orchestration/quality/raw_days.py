@@ -4,7 +4,7 @@ DuckDB measures every day that needs validating in one pass over its Parquet fil
 types, missing and duplicate `event_id`s, unknown event types, timestamp sanity, rows outside
 the partition, share of rejected lines); Great Expectations then validates one row per day in a
 single run, so its cost does not grow with the events (pandas frames of whole days cost ~2 s a
-day at 10M events a month). The outcome is stored beside the raw layer (gate.py), keyed by the
+day at 10M events a month). The outcome is stored beside the raw layer (state.py), keyed by the
 day's ingest and the suite version, so a day is validated once per ingest and the publish step
 reads the gate without running GX again.
 """
@@ -21,17 +21,11 @@ import pandas as pd
 
 from ingest.raw_layer import read_manifest
 from ingest.validate import EVENT_TYPES
-from orchestration.quality.gate import (
-    DayQuality,
-    ingest_id,
-    ingested_days,
-    is_current,
-    store_quality,
-    stored_quality,
-    suite_version,
-)
+from orchestration import planner
+from orchestration.quality.gate import day_gates, suite_version
 from orchestration.quality.gx_project import GxProject
-from orchestration.settings import PARTITIONS_START_DATE, WarehousePaths
+from orchestration.settings import PARTITIONS_START_DATE
+from orchestration.state import DayQuality, WarehousePaths, write_day_quality
 
 SUITE = "raw_delivery_days"
 RAW_COLUMNS = {
@@ -167,12 +161,12 @@ def check_days(
     """Every ingested day's quality, validating the days not yet validated as ingested now
     under this suite version. Returns (all days, the days validated now, Data Docs index)."""
     version = suite_version(max_reject_ratio)
-    manifests = {day: read_manifest(paths.raw, day) for day in ingested_days(paths)}
-    stored = {day: stored_quality(paths, day) for day in manifests}
-    pending = [d for d, m in manifests.items() if not is_current(stored[d], m, version)]
+    gates = {gate.delivery_date: gate for gate in day_gates(paths)}
+    stored = {day: gate.quality for day, gate in gates.items()}
+    pending = [day for day, gate in gates.items() if not planner.is_validated(gate, version)]
     if not pending:
-        return [stored[d] for d in manifests], [], None
-    frame = _frame(paths, {day: manifests[day] for day in pending})
+        return [stored[d] for d in gates], [], None
+    frame = _frame(paths, {day: read_manifest(paths.raw, day) for day in pending})
     project = GxProject(paths.state)
     outcome = project.validate(
         SUITE,
@@ -190,13 +184,13 @@ def check_days(
             not failures[day],
             round(ratio, 6),
             failures[day],
-            ingest_id(manifests[day]),
+            gates[day].ingest,
             version,
         )
-        store_quality(paths, quality)
+        write_day_quality(paths, quality)
         log(
             f"{day}: data-quality suite {'passed' if quality.passed else 'FAILED'}"
             + ("" if quality.passed else f": {quality.failures[0]}")
         )
         stored[day] = quality
-    return [stored[d] for d in manifests], pending, project.build_docs()
+    return [stored[d] for d in gates], pending, project.build_docs()

@@ -1,0 +1,110 @@
+"""The dbt project as code: its hash, its parsed manifest, and the asset keys Dagster gives its
+nodes. The dbt assets, the publish asset and the sensors read the graph from here, so none of
+them imports another asset module.
+
+The manifest is made by `dbt parse`: by `make setup`, by `servisbot-metrics run` and `backfill`
+before they load the definitions, and by `dagster dev` when it loads the code location (as
+dagster-dbt's `prepare_if_dev`). Importing the code anywhere else never runs dbt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from functools import cache
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject
+
+from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR
+
+DBT_CODE_DIRS = ("models", "macros", "tests")
+DBT_ASSETS_OP = "dbt_models"  # the op of the @dbt_assets definition (orchestration/assets/dbt.py)
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
+
+
+def _code_files() -> list:
+    files = [DBT_PROJECT_DIR / "dbt_project.yml"]
+    for folder in DBT_CODE_DIRS:
+        files += sorted(p for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.is_file())
+    return files
+
+
+def code_hash() -> str:
+    """Changes with any file of the dbt code (models, macros, tests, dbt_project.yml)."""
+    digest = hashlib.sha256()
+    for path in _code_files():
+        digest.update(str(path.relative_to(DBT_PROJECT_DIR)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def manifest_is_stale() -> bool:
+    if not dbt_project.manifest_path.exists():
+        return True
+    built = dbt_project.manifest_path.stat().st_mtime
+    return any(p.stat().st_mtime > built for p in _code_files())
+
+
+def prepare() -> None:
+    """`dbt parse` when the manifest is missing or older than the dbt code."""
+    if manifest_is_stale():
+        DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE).cli(
+            ["parse", "--quiet"], target_path=dbt_project.target_path
+        ).wait()
+        manifest.cache_clear()
+
+
+@cache
+def manifest() -> dict[str, Any]:
+    if not dbt_project.manifest_path.exists():
+        raise FileNotFoundError(
+            f"no dbt manifest at {dbt_project.manifest_path}: run `make setup` (dbt parse)"
+        )
+    return json.loads(dbt_project.manifest_path.read_text())
+
+
+if os.environ.get("DAGSTER_IS_DEV_CLI"):  # as dagster-dbt's prepare_if_dev: the code is edited
+    prepare()
+
+
+class MetricsDbtTranslator(DagsterDbtTranslator):
+    """Asset keys follow the warehouse: sources `raw/<table>`, models `<schema>/<model>`."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        return dg.AssetKey([dbt_resource_props["config"]["schema"], dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return dbt_resource_props["config"].get("schema") or "dbt"
+
+
+TRANSLATOR = MetricsDbtTranslator()
+
+
+def model_asset_keys(
+    unique_ids: Iterable[str] | None = None, schemas: Iterable[str] | None = None
+) -> set[dg.AssetKey]:
+    """The asset keys of the given models (all when None), optionally of some schemas only."""
+    nodes = manifest()["nodes"]
+    ids = unique_ids if unique_ids is not None else nodes
+    keys = {TRANSLATOR.get_asset_key(nodes[uid]) for uid in ids if uid.startswith("model.")}
+    return {k for k in keys if schemas is None or k.path[0] in set(schemas)}
+
+
+def dbt_test_check_keys(assets: set[dg.AssetKey]) -> set[dg.AssetCheckKey]:
+    """The asset checks (dbt data tests, as dagster-dbt names them) on `assets`."""
+    nodes = manifest()["nodes"]
+    keys = set()
+    for node in nodes.values():
+        attached = node.get("attached_node")
+        if node["resource_type"] == "test" and attached in nodes:
+            asset = TRANSLATOR.get_asset_key(nodes[attached])
+            if asset in assets:
+                keys.add(dg.AssetCheckKey(asset, node["name"]))
+    return keys

@@ -1,0 +1,195 @@
+"""The planner's decisions, over typed state: no file, no database, no Dagster (milliseconds).
+
+The same decisions are exercised end to end by the run, sensor and fault tests; these pin each
+rule on its own, including the cases those tests reach only by accident of timing.
+"""
+
+from __future__ import annotations
+
+from orchestration import planner
+from orchestration.planner import DayGate
+from orchestration.state import BuildRecord, DayQuality, PublishStamp
+
+DEFINITION = planner.definition_hash("config-a", "code-a")
+BUILT = BuildRecord(
+    definition_hash=DEFINITION,
+    code_hash="code-a",
+    config_vars={"session_inactivity_minutes": 10, "unique_window_hours": 24},
+    raw_digest="raw-1",
+    build_id="run-1",
+)
+
+
+def _never() -> int:
+    raise AssertionError("the conflicting copies were counted although the answer was known")
+
+
+def _manifest() -> dict:
+    """Three models: sessions read the session var, the mart reads sessions, settings read all."""
+
+    def model(sql: str) -> dict:
+        return {"resource_type": "model", "raw_code": sql, "depends_on": {"macros": []}}
+
+    return {
+        "nodes": {
+            "model.p.int_sessions": model("{{ var('session_inactivity_minutes') }}"),
+            "model.p.usage_daily": model("select * from {{ ref('int_sessions') }}"),
+            "model.p.config_versions": model("{{ rows_from_var('config_versions', {}) }}"),
+            "model.p.int_impressions": model("{{ var('unique_window_hours') }}"),
+            "test.p.unique_x": {"resource_type": "test", "raw_code": "", "depends_on": {}},
+        },
+        "macros": {},
+        "child_map": {"model.p.int_sessions": ["model.p.usage_daily"]},
+    }
+
+
+def test_definition_changes_with_either_input():
+    assert planner.definition_hash("config-a", "code-a") == DEFINITION
+    assert planner.definition_hash("config-b", "code-a") != DEFINITION
+    assert planner.definition_hash("config-a", "code-b") != DEFINITION
+
+
+def test_full_refresh_reasons_in_order():
+    assert planner.full_refresh_reason(BUILT, DEFINITION, True, _never) == "asked for"
+    assert planner.full_refresh_reason(None, DEFINITION, False, _never) == "no previous build"
+    assert (
+        planner.full_refresh_reason(BUILT, "other", False, _never)
+        == "the configuration or the dbt code changed"
+    )
+    started = BuildRecord(**{**BUILT.__dict__, "in_progress": True})
+    assert (
+        planner.full_refresh_reason(started, DEFINITION, False, _never)
+        == "the previous build did not finish"
+    )
+    assert planner.full_refresh_reason(BUILT, DEFINITION, False, lambda: 3) == (
+        "3 redelivered event(s) changed conversation, visitor or type"
+    )
+    assert planner.full_refresh_reason(BUILT, DEFINITION, False, lambda: 0) is None
+
+
+def test_a_configuration_change_rebuilds_what_reads_it_and_downstream():
+    new_vars = {**BUILT.config_vars, "session_inactivity_minutes": 15}
+    changed = planner.config_change_models(
+        BUILT, planner.definition_hash("config-b", "code-a"), "code-a", new_vars, _manifest()
+    )
+    assert changed == {"model.p.int_sessions", "model.p.usage_daily", "model.p.config_versions"}
+
+
+def test_nothing_or_everything_is_rebuilt():
+    models = {
+        "model.p.int_sessions",
+        "model.p.usage_daily",
+        "model.p.config_versions",
+        "model.p.int_impressions",
+    }
+    same = planner.config_change_models(BUILT, DEFINITION, "code-a", {}, _manifest())
+    assert same == frozenset()
+    other = planner.definition_hash("config-a", "code-b")
+    assert planner.config_change_models(BUILT, other, "code-b", {}, _manifest()) == models
+    assert planner.config_change_models(None, other, "code-a", {}, _manifest()) == models
+    unfinished = BuildRecord(**{**BUILT.__dict__, "in_progress": True})
+    assert planner.config_change_models(unfinished, DEFINITION, "code-a", {}, _manifest()) == (
+        models
+    )
+    unrecorded = BuildRecord(**{**BUILT.__dict__, "config_vars": None})
+    assert planner.config_change_models(unrecorded, "other", "code-a", {}, _manifest()) == models
+
+
+def test_a_partial_build_must_cover_the_change():
+    assert planner.partial_build_refusal({"a", "b"}, {"a", "b", "c"}) is None
+    refusal = planner.partial_build_refusal({"a", "b"}, {"a"})
+    assert refusal and "1 asset(s)" in refusal and ": b." in refusal
+
+
+def _day(day: str, passed: bool = True, ingest: str = "i1", version: str = "v1") -> DayGate:
+    failures = [] if passed else ["too many rejected lines"]
+    return DayGate(day, "i1", DayQuality(day, passed, 0.0, failures, ingest, version))
+
+
+def test_publish_needs_every_day_validated_and_passed_and_a_finished_build():
+    assert planner.publish_refusals(BUILT, [_day("2026-11-01")], "v1") == []
+    reasons = planner.publish_refusals(
+        BUILT,
+        [
+            _day("2026-11-01", ingest="i0"),  # validated before its last ingest
+            _day("2026-11-02", version="v0"),  # validated under another suite
+            _day("2026-11-03", passed=False),
+            DayGate("2026-11-04", "i1", None),  # never validated
+        ],
+        "v1",
+    )
+    assert reasons == [
+        "delivery day 2026-11-01 has not been validated since its last ingest",
+        "delivery day 2026-11-02 has not been validated since its last ingest",
+        "delivery day 2026-11-03 failed its data-quality suite: too many rejected lines",
+        "delivery day 2026-11-04 has not been validated since its last ingest",
+    ]
+    started = BuildRecord(**{**BUILT.__dict__, "in_progress": True})
+    for build in (None, started, BuildRecord()):
+        (reason,) = planner.publish_refusals(build, [_day("2026-11-01")], "v1")
+        assert "unfinished or failed build" in reason
+
+
+def test_a_newer_build_by_another_run_supersedes_ours():
+    assert planner.superseding_build(BUILT, "run-2", built_here=True) == "run-1"
+    assert planner.superseding_build(BUILT, "run-1", built_here=True) is None  # our own build
+    assert planner.superseding_build(BUILT, "run-2", built_here=False) is None  # publish alone
+    started = BuildRecord(**{**BUILT.__dict__, "in_progress": True})
+    assert planner.superseding_build(started, "run-2", built_here=True) is None
+    assert planner.superseding_build(None, "run-2", built_here=True) is None
+
+
+def test_published_means_same_definition_raw_layer_and_gate():
+    stamp = PublishStamp("t", "c", "1", DEFINITION, "raw-1", "run-1", "gate-1", "run-1")
+    assert planner.is_published(stamp, DEFINITION, "raw-1", "gate-1")
+    assert not planner.is_published(stamp, "other", "raw-1", "gate-1")
+    assert not planner.is_published(stamp, DEFINITION, "raw-2", "gate-1")
+    assert not planner.is_published(stamp, DEFINITION, "raw-1", "gate-2")
+    assert not planner.is_published(None, DEFINITION, "raw-1", "gate-1")
+
+
+def test_cli_plan():
+    plan = planner.plan_cli_run(["2026-11-02", "2026-11-03"], 5, False, lambda: True)
+    assert (plan.job, plan.days) == ("refresh_job", ("2026-11-02", "2026-11-03"))
+    assert plan.message.startswith("ingesting 2 new or changed delivery day(s) of 5")
+    assert planner.plan_cli_run([], 5, False, lambda: False).job == "build_job"
+    assert planner.plan_cli_run([], 5, True, lambda: True).job == "build_job"
+    assert planner.plan_cli_run([], 5, False, lambda: True).job is None
+
+
+class _Pending:
+    def __init__(self, day: str, fingerprint: str, mtime_s: float) -> None:
+        self.delivery_date, self.fingerprint = day, fingerprint
+        self.newest_mtime_ns = int(mtime_s * 1e9)
+
+
+def test_landing_requests_wait_for_settled_files_and_retry_after_an_hour():
+    now = 10_000.0
+    settled, settling = _Pending("2026-11-01", "f1", now - 120), _Pending("2026-11-02", "f2", now)
+    first = planner.landing_requests([settled, settling], {}, now, 60, 3600)
+    assert [p.delivery_date for p in first.due] == ["2026-11-01"]
+    assert first.settling == {"2026-11-02"}
+    assert first.cursor == {"2026-11-01": ["f1", now]}
+    # requested a minute ago, same files: not again; an hour later (a failed run): again
+    again = planner.landing_requests([settled], first.cursor, now + 60, 60, 3600)
+    assert again.due == [] and again.cursor == first.cursor
+    later = planner.landing_requests([settled], first.cursor, now + 3601, 60, 3600)
+    assert [p.delivery_date for p in later.due] == ["2026-11-01"]
+    # new files for the day: requested at once; an ingested day leaves the cursor
+    changed = _Pending("2026-11-01", "f1b", now - 120)
+    assert planner.landing_requests([changed], first.cursor, now + 60, 60, 3600).due == [changed]
+    assert planner.landing_requests([], first.cursor, now + 60, 60, 3600).cursor == {}
+
+
+def test_config_rebuild_skips():
+    changed = frozenset({"model.p.int_sessions"})
+    assert "no build yet" in planner.config_rebuild_skip(None, changed, "h", {}, 0, 3600)
+    started = BuildRecord(**{**BUILT.__dict__, "in_progress": True})
+    assert "did not finish" in planner.config_rebuild_skip(started, changed, "h", {}, 0, 3600)
+    assert "built with the configuration" in planner.config_rebuild_skip(
+        BUILT, frozenset(), "h", {}, 0, 3600
+    )
+    asked = {"hash": "h", "at": 100.0}
+    assert "requested" in planner.config_rebuild_skip(BUILT, changed, "h", asked, 200, 3600)
+    assert planner.config_rebuild_skip(BUILT, changed, "h", asked, 4000, 3600) is None
+    assert planner.config_rebuild_skip(BUILT, changed, "h2", asked, 200, 3600) is None
