@@ -141,8 +141,7 @@ def test_applying_a_timeout_and_a_use_case_from_the_launchpad_equals_a_full_rebu
     shown = json.loads(sbm("config", "show", "--warehouse", site.warehouse, "--json").stdout)
     assert shown["policies"]["userSession"] == {"expireOnInactivityInMinutes": 3}
 
-    # a change that no data-quality suite's mart depends on (a bucket metric) is still checked
-    # and published: the sensor asks for every mart suite, not only those of rebuilt marts
+    # a change of a bucket metric rebuilds and tests only the bucket models, and is published
     bucket = {
         "title": "Failure reasons",
         "type": "bucket",

@@ -36,8 +36,7 @@ from orchestration.assets.publish import published_warehouse as publish_asset
 from orchestration.automation import daily_refresh, landing_sensor
 from orchestration.definitions import build_definitions, defs
 from orchestration.instance import instance_for, instance_yaml
-from orchestration.jobs import RANGE_END_TAG, RANGE_START_TAG
-from orchestration.keys import CLI_PROCESS_TAG
+from orchestration.keys import CLI_PROCESS_TAG, RANGE_END_TAG, RANGE_START_TAG
 from orchestration.resources import PipelineResource
 from orchestration.state import WarehousePaths, read_publish_stamp
 
