@@ -74,28 +74,28 @@ class PendingDay:
     newest_mtime_ns: int  # of its landing files: a day still being written is recent
 
 
-def pending_days(
+@dataclass(frozen=True)
+class LandingScan:
+    pending: list[PendingDay]  # days whose landing files differ from what the raw layer holds
+    still_landing: list[str]  # files modified less than `settle_seconds` ago ("DAY/name")
+
+
+def scan_landing(
     landing: Path, days: list[str], raw: Path, settle_seconds: float = 0
-) -> list[PendingDay]:
-    """The delivery days whose landing files differ from what the raw layer holds (files
-    still being written left out: a day with nothing else new is not pending yet)."""
-    pending = []
+) -> LandingScan:
+    """One listing of the landing folder: the pending delivery days (files still being written
+    left out: a day with nothing else new is not pending yet) and the files still landing."""
+    pending, writing = [], []
     for day in days:
         listing = day_files(landing, day, settle_seconds)
+        writing += [f.relative for f in listing.still_landing]
         manifest = read_manifest(raw, day)
         if not listing.files and manifest is None:
             continue  # nothing to read yet
         if (manifest or {}).get("fingerprint") != listing.fingerprint:
             newest = max((f.mtime_ns for f in listing.files), default=0)
             pending.append(PendingDay(day, listing.fingerprint, newest))
-    return pending
-
-
-def still_landing(landing: Path, days: list[str], settle_seconds: float) -> list[str]:
-    """The landing files of `days` modified less than `settle_seconds` ago."""
-    return [
-        f.relative for day in days for f in day_files(landing, day, settle_seconds).still_landing
-    ]
+    return LandingScan(pending, writing)
 
 
 def raw_layer_digest(raw: Path) -> str:

@@ -10,7 +10,7 @@ import time
 import dagster as dg
 
 from ingest.landing import delivery_days
-from ingest.raw_layer import pending_days, still_landing
+from ingest.raw_layer import scan_landing
 from orchestration import dbt_code, planner, state
 from orchestration.keys import (
     BUILD_JOB,
@@ -55,15 +55,15 @@ def landing_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineResour
         days = [d for d in days if d not in outside]
     # cursor: {day: [fingerprint requested, when]} for days requested and not yet ingested
     now = time.time()
-    pending = pending_days(pipeline.landing, days, pipeline.paths.raw, pipeline.settle_seconds)
+    scan = scan_landing(pipeline.landing, days, pipeline.paths.raw, pipeline.settle_seconds)
+    pending = scan.pending
     requests = planner.landing_requests(
         pending, json.loads(context.cursor or "{}"), now, LANDING_SETTLE_SECONDS, RETRY_SECONDS
     )
     context.update_cursor(json.dumps(requests.cursor, sort_keys=True))
     due = requests.due
     if not due:
-        writing = still_landing(pipeline.landing, days, pipeline.settle_seconds)
-        landing = len(requests.settling | {f.split("/")[0] for f in writing})
+        landing = len(requests.settling | {f.split("/")[0] for f in scan.still_landing})
         return dg.SkipReason(
             f"nothing new to ingest in {pipeline.landing}"
             + (f"; {landing} day(s) still landing" if landing else "")

@@ -137,11 +137,17 @@ def publish_refusals(
 ) -> list[str]:
     """Why the build database may not be published; empty when it may. Every ingested day must
     have passed the current raw-day suite on its current ingest, and the build must have
-    finished: the dbt step records it only once every model and every test of it passed."""
+    finished (the dbt step records it only once every model and test it ran passed) with every
+    dbt test of the models it built."""
     reasons = day_refusals(days, suite_version)
     if build is None or not build.is_finished:
         reasons.append(
             "the build database holds an unfinished or failed build; run again to rebuild it"
+        )
+    elif build.untested:
+        reasons.append(
+            f"the build ran without {len(build.untested)} dbt test(s) of the models it built "
+            f"({build.untested[0]}{', ...' if len(build.untested) > 1 else ''}); run build_job"
         )
     return reasons
 

@@ -21,7 +21,7 @@ import dagster as dg
 import duckdb
 
 from ingest.landing import delivery_days
-from ingest.raw_layer import pending_days, raw_layer_digest, still_landing
+from ingest.raw_layer import raw_layer_digest, scan_landing
 from orchestration import dbt_code, planner, state
 from orchestration.definitions import build_definitions
 from orchestration.instance import instance_for
@@ -198,17 +198,14 @@ def _run(
     defs = build_definitions(pipeline)
     instance = instance_for(paths.dagster_home)
     fail_dead_runs(instance)
-    landing = still_landing(pipeline.landing, days, pipeline.settle_seconds)
-    if landing:
+    scan = scan_landing(pipeline.landing, days, paths.raw, pipeline.settle_seconds)
+    if landing := scan.still_landing:
         log(
             f"{len(landing)} landing file(s) modified in the last {pipeline.settle_seconds:g} s "
             f"are still being written and are left for the next run: {', '.join(landing[:3])}"
             + (", ..." if len(landing) > 3 else "")
         )
-    pending = [
-        p.delivery_date
-        for p in pending_days(pipeline.landing, days, paths.raw, pipeline.settle_seconds)
-    ]
+    pending = [p.delivery_date for p in scan.pending]
     plan = planner.plan_cli_run(pending, len(days), full_refresh, lambda: _is_published(pipeline))
     log(plan.message)
     if plan.job == REFRESH_JOB:

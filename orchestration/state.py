@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -139,6 +139,8 @@ class BuildRecord:
     raw_digest: str = ""  # the raw layer it was built from
     build_id: str = ""  # the Dagster run that built it
     in_progress: bool = False
+    # dbt tests of the built models that the run did not select (a hand-picked Materialize)
+    untested: list[str] = field(default_factory=list)
 
     @property
     def is_finished(self) -> bool:

@@ -111,3 +111,19 @@ def test_materialize_ingest_then_dbt_and_publish(tmp_path: Path):
     con.close()
     assert row == [(1, 1, 2, 2)]
     assert stamp["dagster_run_id"] == build.run_id
+
+    # a hand-picked Materialize of a mart without its dbt tests is built, and not published
+    untested = dg.materialize(
+        [dbt_models, published_warehouse],
+        selection=dg.AssetSelection.assets(dg.AssetKey(["marts", "usage_daily"])).without_checks()
+        | dg.AssetSelection.assets(PUBLISHED_WAREHOUSE),
+        resources=resources,
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert not untested.success
+    (failure,) = [e for e in untested.all_events if e.is_step_failure]
+    assert "the build ran without" in str(failure.step_failure_data.error.cause.message)
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
+    assert dict(con.execute("SELECT key, value FROM marts.publish_info").fetchall()) == stamp
+    con.close()

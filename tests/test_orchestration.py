@@ -213,7 +213,7 @@ def _publish_error(result: dg.ExecuteInProcessResult) -> str:
     return failure.step_failure_data.error.cause.message
 
 
-def test_publish_alone_refuses_a_build_that_is_unfinished_or_unchecked(
+def test_publish_alone_refuses_a_build_that_is_unfinished_or_untested(
     base_site: Site, demo_landing: Path, tmp_path: Path
 ):
     site = clone_site(base_site, tmp_path, demo_landing, with_last_day=False)
@@ -225,11 +225,15 @@ def test_publish_alone_refuses_a_build_that_is_unfinished_or_unchecked(
 
     record.write_text(json.dumps({**finished, "in_progress": True}))  # a run's dbt was killed
     refused = _publish_alone(site)
-    assert "not published: the build database holds an unfinished build" in _publish_error(refused)
+    assert "not published: the build database holds an unfinished or failed build" in (
+        _publish_error(refused)
+    )
 
-    record.write_text(json.dumps({**finished, "build_id": "another run"}))  # not checked
+    # a hand-picked Materialize of models without their dbt tests
+    untested = ["marts/usage_daily:within_range_usage_daily_engagement_rate__1__0"]
+    record.write_text(json.dumps({**finished, "untested": untested}))
     refused = _publish_alone(site)
-    assert "not published: the marts of the current build have not been checked" in (
+    assert "not published: the build ran without 1 dbt test(s) of the models it built" in (
         _publish_error(refused)
     )
     assert table_rows(site.warehouse, "marts.usage_daily") == table_rows(

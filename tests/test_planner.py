@@ -128,6 +128,9 @@ def test_publish_needs_every_day_validated_and_passed_and_a_finished_build():
     for build in (None, started, BuildRecord()):
         (reason,) = planner.publish_refusals(build, [_day("2026-11-01")], "v1")
         assert "unfinished or failed build" in reason
+    untested = BuildRecord(**{**BUILT.__dict__, "untested": ["marts/x:unique_x", "marts/x:y"]})
+    (reason,) = planner.publish_refusals(untested, [_day("2026-11-01")], "v1")
+    assert reason.startswith("the build ran without 2 dbt test(s) of the models it built")
 
 
 def test_a_newer_build_by_another_run_supersedes_ours():

@@ -112,5 +112,10 @@ def dbt_models(
                 config_vars=metrics.dbt_vars(),
                 raw_digest=raw_digest,
                 build_id=context.run.run_id,
+                untested=sorted(
+                    key.to_user_string()
+                    for key in dbt_code.dbt_test_check_keys(set(context.selected_asset_keys))
+                    - set(context.selected_asset_check_keys)
+                ),
             ),
         )
