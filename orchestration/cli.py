@@ -153,6 +153,12 @@ def _parser() -> argparse.ArgumentParser:
         "--state-dir", type=Path, metavar="DIR", help="its state folder, if not the default"
     )
     show.add_argument("--json", action="store_true", help="print JSON instead of YAML")
+    show.add_argument(
+        "--dbt-vars",
+        action="store_true",
+        help="print instead the dbt --vars (JSON) the pipeline builds with under this "
+        "configuration; with --warehouse, its state_dir too (e.g. for `dbt docs generate`)",
+    )
 
     gen = sub.add_parser(
         "generate",
@@ -275,7 +281,7 @@ def _config_show(args: argparse.Namespace) -> int:
     import yaml
 
     from orchestration.config_history import version_with_hash
-    from orchestration.metrics_config import ConfigError, load_config
+    from orchestration.metrics_config import ConfigError, load_config, parse_config
     from orchestration.state import WarehousePaths, read_publish_stamp
 
     if args.file and args.warehouse:
@@ -295,7 +301,10 @@ def _config_show(args: argparse.Namespace) -> int:
             _err(f"no configuration recorded for {args.warehouse} (not published by this tool?)")
             return EXIT_FAILED
         document = json.loads(version["content"])
-    if args.json:
+    if args.dbt_vars:
+        state = {"state_dir": str(paths.state)} if args.warehouse else {}
+        print(json.dumps({**state, **parse_config(document).dbt_vars()}))
+    elif args.json:
         print(json.dumps(document, indent=2, ensure_ascii=False))
     else:
         print(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), end="")
