@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from orchestration.settings import (
-    DEFAULT_MAX_REJECT_RATIO,
+    MAX_REJECT_RATIO,
     SettingsError,
     max_reject_ratio_from_env,
     settle_seconds_from_env,
@@ -44,12 +44,9 @@ def _day(value: str) -> str:
 
 def _ratio(value: str) -> float:
     try:
-        ratio = float(value)
-    except ValueError:
-        ratio = -1.0
-    if not 0 <= ratio <= 1:
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {value}")
-    return ratio
+        return MAX_REJECT_RATIO.parse(value, name="R")
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("R ")) from None
 
 
 def _warehouse_arguments(command: argparse.ArgumentParser) -> None:
@@ -85,7 +82,7 @@ def _warehouse_arguments(command: argparse.ArgumentParser) -> None:
         type=_ratio,
         metavar="R",
         help="data-quality gate: a delivery day rejecting a larger share of its lines blocks "
-        f"the publish (default {DEFAULT_MAX_REJECT_RATIO}, or SBM_MAX_REJECT_RATIO)",
+        f"the publish (default {MAX_REJECT_RATIO.default:g}, or {MAX_REJECT_RATIO.env_var})",
     )
 
 
