@@ -62,9 +62,10 @@ config-file:
 run: setup config-file  ## process what is new in $(LANDING) into $(WAREHOUSE)
 	$(SBM) run --landing $(LANDING) --warehouse $(WAREHOUSE) $(CONFIG_ARG)
 
+# dbt gets the configuration (vars) the warehouse was published with, and its state folder
 docs: setup  ## dbt docs (models, columns, lineage) of $(WAREHOUSE)'s build: dbt_project/target/static_index.html
-	cd dbt_project && ../.venv/bin/dbt docs generate --static --quiet \
-		--vars '{state_dir: "$(abspath $(basename $(WAREHOUSE))).state"}'
+	@vars=$$($(SBM) config show --warehouse $(WAREHOUSE) --dbt-vars) || exit 1; \
+	cd dbt_project && ../.venv/bin/dbt docs generate --static --quiet --vars "$$vars"
 	@echo "dbt docs: $(abspath dbt_project/target/static_index.html)"
 
 superset-setup: setup  ## create/upgrade Superset's metadata, users and dashboards (idempotent)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from orchestration.settings import (
-    DEFAULT_MAX_REJECT_RATIO,
+    MAX_REJECT_RATIO,
     SettingsError,
     max_reject_ratio_from_env,
     settle_seconds_from_env,
@@ -44,12 +44,9 @@ def _day(value: str) -> str:
 
 def _ratio(value: str) -> float:
     try:
-        ratio = float(value)
-    except ValueError:
-        ratio = -1.0
-    if not 0 <= ratio <= 1:
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {value}")
-    return ratio
+        return MAX_REJECT_RATIO.parse(value, name="R")
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("R ")) from None
 
 
 def _warehouse_arguments(command: argparse.ArgumentParser) -> None:
@@ -85,7 +82,7 @@ def _warehouse_arguments(command: argparse.ArgumentParser) -> None:
         type=_ratio,
         metavar="R",
         help="data-quality gate: a delivery day rejecting a larger share of its lines blocks "
-        f"the publish (default {DEFAULT_MAX_REJECT_RATIO}, or SBM_MAX_REJECT_RATIO)",
+        f"the publish (default {MAX_REJECT_RATIO.default:g}, or {MAX_REJECT_RATIO.env_var})",
     )
 
 
@@ -153,6 +150,12 @@ def _parser() -> argparse.ArgumentParser:
         "--state-dir", type=Path, metavar="DIR", help="its state folder, if not the default"
     )
     show.add_argument("--json", action="store_true", help="print JSON instead of YAML")
+    show.add_argument(
+        "--dbt-vars",
+        action="store_true",
+        help="print instead the dbt --vars (JSON) the pipeline builds with under this "
+        "configuration; with --warehouse, its state_dir too (e.g. for `dbt docs generate`)",
+    )
 
     gen = sub.add_parser(
         "generate",
@@ -275,7 +278,7 @@ def _config_show(args: argparse.Namespace) -> int:
     import yaml
 
     from orchestration.config_history import version_with_hash
-    from orchestration.metrics_config import ConfigError, load_config
+    from orchestration.metrics_config import ConfigError, load_config, parse_config
     from orchestration.state import WarehousePaths, read_publish_stamp
 
     if args.file and args.warehouse:
@@ -295,7 +298,10 @@ def _config_show(args: argparse.Namespace) -> int:
             _err(f"no configuration recorded for {args.warehouse} (not published by this tool?)")
             return EXIT_FAILED
         document = json.loads(version["content"])
-    if args.json:
+    if args.dbt_vars:
+        state = {"state_dir": str(paths.state)} if args.warehouse else {}
+        print(json.dumps({**state, **parse_config(document).dbt_vars()}))
+    elif args.json:
         print(json.dumps(document, indent=2, ensure_ascii=False))
     else:
         print(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), end="")

@@ -25,16 +25,26 @@ _REMOVABLE = re.compile(
 )
 
 
+def _setting(path: str) -> Any:
+    """A launchpad field for a scalar setting: its bounds, description and default shown from
+    the configuration's JSON Schema (left out, the current value stays)."""
+    node = metrics_config.setting(path)
+    return Field(
+        default=None,
+        ge=node.get("minimum"),
+        le=node.get("maximum"),
+        description=f"{node['description'].rstrip('.')} (default {node['default']}).",
+    )
+
+
 class UserSessionPolicy(dg.Config):
-    expireOnInactivityInMinutes: int | None = Field(
-        default=None, ge=1, description="Session inactivity timeout in minutes (default 10)."
+    expireOnInactivityInMinutes: int | None = _setting(
+        "policies.userSession.expireOnInactivityInMinutes"
     )
 
 
 class ConversationPolicy(dg.Config):
-    maxDurationInMinutes: int | None = Field(
-        default=None, ge=1, description="Conversation maximum duration in minutes (default 1440)."
-    )
+    maxDurationInMinutes: int | None = _setting("policies.conversation.maxDurationInMinutes")
 
 
 class Policies(dg.Config):
@@ -43,9 +53,7 @@ class Policies(dg.Config):
 
 
 class Impressions(dg.Config):
-    uniqueWindowHours: int | None = Field(
-        default=None, ge=1, description="Unique impression window in hours (default 24)."
-    )
+    uniqueWindowHours: int | None = _setting("impressions.uniqueWindowHours")
 
 
 class Summary(dg.Config):
@@ -100,7 +108,7 @@ class ConfigurationEdit(dg.Config):
         description="A whole configuration document (YAML or JSON, e.g. a pasted ServisBOT "
         "KPI dashboard JSON) replacing the current one before the other fields apply.",
     )
-    timezone: str | None = Field(default=None, description="IANA reporting timezone.")
+    timezone: str | None = _setting("timezone")
     policies: Policies | None = None
     impressions: Impressions | None = None
     kpiDashboards: list[KpiDashboard] | None = Field(

@@ -6,6 +6,8 @@ refuses a document: every problem is reported with the key path and the reason, 
 ``kpiDashboards[0].useCases[2].summary.success: required``. Unknown keys are errors. A ServisBOT
 KPI dashboard JSON is accepted as exported, either in ``kpiDashboards`` or as the whole file.
 What a schema cannot say (a real timezone, unique names, hours in order) is checked after it.
+The schema is also the one home of the defaults (its `default`s): `effective_document` fills
+them in from there, and `config show --dbt-vars` gives them to a dbt run outside the pipeline.
 """
 
 from __future__ import annotations
@@ -50,10 +52,10 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class MetricsConfig:
     document: dict[str, Any]  # the effective document: defaults filled in
-    timezone: str = "UTC"
-    session_inactivity_minutes: int = 10
-    conversation_max_minutes: int = 1440
-    unique_window_hours: int = 24
+    timezone: str
+    session_inactivity_minutes: int
+    conversation_max_minutes: int
+    unique_window_hours: int
     kpi_use_cases: Rows = ()
     kpi_bucket_metrics: Rows = ()
     business_hours: Rows = ()
@@ -90,6 +92,23 @@ def _timezones() -> set[str]:
 @cache
 def schema() -> dict[str, Any]:
     return json.loads(CONFIG_SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def setting(path: str, definition: str | None = None) -> dict[str, Any]:
+    """The schema of one key, e.g. `policies.userSession.expireOnInactivityInMinutes` (of the
+    whole document, or of a `$defs` definition), with the `$ref` it extends merged in."""
+    node = schema() if definition is None else schema()["$defs"][definition]
+    for key in path.split("."):
+        node = node["properties"][key]
+    if "$ref" in node:
+        node = {**schema()["$defs"][node["$ref"].rsplit("/", 1)[1]], **node}
+        del node["$ref"]
+    return node
+
+
+def default(path: str, definition: str | None = None) -> Any:
+    """The schema's default of a key: the one place a default is written."""
+    return setting(path, definition)["default"]
 
 
 @cache
@@ -179,7 +198,7 @@ def _repeat(seen: set[str], name: str, path: str, what: str) -> list[str]:
 def _rule_problems(doc: dict[str, Any], prefix: str | None) -> list[str]:
     """What the schema cannot check: the timezone exists, names are unique, hours in order."""
     problems = []
-    timezone = doc.get("timezone", "UTC")
+    timezone = doc.get("timezone", default("timezone"))
     if timezone not in _timezones():
         problems.append(f"timezone: unknown IANA timezone {timezone!r}")
     hours_rule = schema()["$defs"]["hours"]["x-message"]
@@ -222,7 +241,9 @@ def _effective_dashboard(dashboard: dict[str, Any]) -> dict[str, Any]:
         "alias": dashboard["alias"],
         "title": dashboard.get("title", dashboard["alias"]),
         "resourceName": dashboard["resourceName"],
-        "resourceType": dashboard.get("resourceType", "Bot"),
+        "resourceType": dashboard.get(
+            "resourceType", default("resourceType", definition="kpiDashboard")
+        ),
         **({"labels": dashboard["labels"]} if "labels" in dashboard else {}),
         "businessHours": dashboard.get("businessHours", {}),
         **use_cases,
@@ -230,26 +251,31 @@ def _effective_dashboard(dashboard: dict[str, Any]) -> dict[str, Any]:
 
 
 def effective_document(doc: dict[str, Any]) -> dict[str, Any]:
-    """A valid document with every default filled in (what `config show` prints)."""
-    policies = doc.get("policies", {})
-    # JSON Schema's integers include 10.0: the document says 10
+    """A valid document with every default (the schema's) filled in (what `config show` prints)."""
+
+    def value(path: str) -> Any:
+        *parents, key = path.split(".")
+        node = doc
+        for parent in parents:
+            node = node.get(parent, {})
+        return node.get(key, default(path))
+
+    def integer(path: str) -> int:
+        return int(value(path))  # JSON Schema's integers include 10.0: the document says 10
+
     return {
-        "timezone": doc.get("timezone", "UTC"),
+        "timezone": value("timezone"),
         "policies": {
             "userSession": {
-                "expireOnInactivityInMinutes": int(
-                    policies.get("userSession", {}).get("expireOnInactivityInMinutes", 10)
+                "expireOnInactivityInMinutes": integer(
+                    "policies.userSession.expireOnInactivityInMinutes"
                 )
             },
             "conversation": {
-                "maxDurationInMinutes": int(
-                    policies.get("conversation", {}).get("maxDurationInMinutes", 1440)
-                )
+                "maxDurationInMinutes": integer("policies.conversation.maxDurationInMinutes")
             },
         },
-        "impressions": {
-            "uniqueWindowHours": int(doc.get("impressions", {}).get("uniqueWindowHours", 24))
-        },
+        "impressions": {"uniqueWindowHours": integer("impressions.uniqueWindowHours")},
         "kpiDashboards": [_effective_dashboard(d) for d in doc.get("kpiDashboards", [])],
     }
 

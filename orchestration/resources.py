@@ -13,8 +13,8 @@ from pydantic import Field
 from orchestration.locks import exclusive
 from orchestration.metrics_config import MetricsConfig, load_config
 from orchestration.settings import (
-    DEFAULT_MAX_REJECT_RATIO,
-    DEFAULT_SETTLE_SECONDS,
+    MAX_REJECT_RATIO,
+    SETTLE_SECONDS,
     max_reject_ratio_from_env,
     settle_seconds_from_env,
 )
@@ -29,15 +29,16 @@ class PipelineResource(dg.ConfigurableResource):
     state_dir: str = ""
     config_path: str = ""
     max_reject_ratio: float = Field(
-        default=DEFAULT_MAX_REJECT_RATIO,
-        ge=0,
-        le=1,
+        default=MAX_REJECT_RATIO.default,
+        ge=MAX_REJECT_RATIO.low,
+        le=MAX_REJECT_RATIO.high,
         description="A delivery day whose share of rejected lines exceeds this fails its "
         "data-quality suite, and nothing is published until the day is fixed.",
     )
     settle_seconds: float = Field(
-        default=DEFAULT_SETTLE_SECONDS,
-        ge=0,
+        default=SETTLE_SECONDS.default,
+        ge=SETTLE_SECONDS.low,
+        le=SETTLE_SECONDS.high,
         description="A landing file modified less than this many seconds ago is still being "
         "written: it is left for a later run.",
     )

@@ -9,8 +9,9 @@ Environment variables (read only by `PipelineResource.from_env`, for `dagster de
                       folder's metrics-config.yaml when apply_config_job wrote one, else the
                       built-in defaults
     SBM_MAX_REJECT_RATIO  data-quality gate: largest share of rejected lines in a delivery day
+                      (MAX_REJECT_RATIO below: its default and bounds)
     SBM_SETTLE_SECONDS  a landing file modified less than this many seconds ago is still being
-                      written: no run reads it yet (default 10; 0 reads everything at once)
+                      written: no run reads it yet (SETTLE_SECONDS below; 0 reads everything)
     SBM_DAGSTER_POSTGRES_URL  when set, Dagster's run history lives in this PostgreSQL database
                       instead of SQLite in the state folder (see orchestration/instance.py)
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -28,8 +30,6 @@ CONFIG_SCHEMA_PATH = REPO_ROOT / "config" / "metrics-config.schema.json"
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 PARTITIONS_START_DATE = "2020-01-01"  # the oldest delivery day the pipeline accepts
 PUBLISHED_SCHEMAS = ("marts", "audit")
-DEFAULT_MAX_REJECT_RATIO = 0.05  # a delivery day rejecting more lines than this blocks publishing
-DEFAULT_SETTLE_SECONDS = 10.0  # a landing file younger than this is still being written
 LANDING_SETTLE_SECONDS = 60  # the sensor waits until a day's files are this old (still landing)
 CONFIG_SENSOR_INTERVAL_SECONDS = 15  # how soon an applied or edited configuration rebuilds
 SENSOR_INTERVAL_SECONDS = 60
@@ -40,24 +40,48 @@ class SettingsError(ValueError):
     """A setting from the environment is unusable; the message names it."""
 
 
-def _number_from_env(name: str, default: float, low: float, high: float) -> float:
-    value = os.environ.get(name, "")
-    if not value:
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        number = float("nan")
-    if not low <= number <= high:
-        raise SettingsError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
-    return number
+@dataclass(frozen=True)
+class NumberSetting:
+    """A number the CLI, the environment and the Dagster resource all take: its one default
+    and bounds (inclusive)."""
+
+    env_var: str
+    default: float
+    low: float
+    high: float
+
+    def parse(self, value: str, name: str | None = None) -> float:
+        """`value` as a number within the bounds; SettingsError names `name` (the env var)."""
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not self.low <= number <= self.high:
+            raise SettingsError(
+                f"{name or self.env_var} must be a number from {self.low:g} to {self.high:g}, "
+                f"got {value!r}"
+            )
+        return number
+
+    def from_env(self) -> float:
+        """The environment variable's value, or the default."""
+        value = os.environ.get(self.env_var, "")
+        return self.parse(value) if value else self.default
+
+
+# a delivery day rejecting a larger share of its lines than this blocks publishing
+MAX_REJECT_RATIO = NumberSetting("SBM_MAX_REJECT_RATIO", default=0.05, low=0, high=1)
+# a landing file modified less recently than this (seconds) is still being written
+SETTLE_SECONDS = NumberSetting("SBM_SETTLE_SECONDS", default=10.0, low=0, high=86400)
+DEFAULT_MAX_REJECT_RATIO = MAX_REJECT_RATIO.default
+DEFAULT_SETTLE_SECONDS = SETTLE_SECONDS.default
 
 
 def max_reject_ratio_from_env() -> float:
     """SBM_MAX_REJECT_RATIO, or the default: one setting for the CLI and `dagster dev`."""
-    return _number_from_env("SBM_MAX_REJECT_RATIO", DEFAULT_MAX_REJECT_RATIO, 0, 1)
+    return MAX_REJECT_RATIO.from_env()
 
 
 def settle_seconds_from_env() -> float:
     """SBM_SETTLE_SECONDS, or the default: one setting for the CLI and `dagster dev`."""
-    return _number_from_env("SBM_SETTLE_SECONDS", DEFAULT_SETTLE_SECONDS, 0, 86400)
+    return SETTLE_SECONDS.from_env()

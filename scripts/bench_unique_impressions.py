@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
+from orchestration.metrics_config import default, parse_config
 from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR
 
 
@@ -72,13 +73,16 @@ def main() -> None:
     parser.add_argument("--heavy-devices", type=int, default=5)
     parser.add_argument("--impressions", type=int, default=5000, help="per heavy device")
     parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--window-hours", type=int, default=24)
+    parser.add_argument(
+        "--window-hours", type=int, default=default("impressions.uniqueWindowHours")
+    )
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
         _raw_layer(state / "raw", args.heavy_devices, args.impressions, args.days)
-        dbt_vars = json.dumps({"state_dir": str(state), "unique_window_hours": args.window_hours})
+        config = parse_config({"impressions": {"uniqueWindowHours": args.window_hours}})
+        dbt_vars = json.dumps({"state_dir": str(state), **config.dbt_vars()})
         env = {**os.environ, "DO_NOT_TRACK": "1"}
         base = [
             DBT_EXECUTABLE,

@@ -22,6 +22,7 @@ from uuid import UUID
 
 import query_context
 import yaml
+from dbt_docs import DbtDocs, DocsError
 
 HERE = Path(__file__).resolve().parent
 ASSETS_DIR = HERE / "assets"
@@ -64,13 +65,20 @@ def warehouse_path() -> Path:
 def render_bundle(warehouse: Path) -> dict[str, str]:
     """The assets bundle as {path inside bundle: YAML text}, ready for Superset's importer.
 
-    Fills the database URI from WAREHOUSE_PATH and gives each chart the query_context that
-    Explore would save with it, built from the chart's params (see query_context.py).
+    Fills the database URI from WAREHOUSE_PATH, the datasets' descriptions and every
+    {{ doc('...') }} from the dbt docs (see dbt_docs.py), and gives each chart the query_context
+    that Explore would save with it, built from the chart's params (see query_context.py).
     """
+    docs = DbtDocs.load()
     contents: dict[str, str] = {}
     for path in sorted(ASSETS_DIR.rglob("*.yaml")):
         name = path.relative_to(ASSETS_DIR).as_posix()
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        try:
+            config = docs.render_all(yaml.safe_load(path.read_text(encoding="utf-8")))
+            if name.startswith("datasets/"):
+                docs.describe_dataset(config)
+        except DocsError as exc:
+            raise ProvisionError(f"{path}: {exc}") from exc
         if name.startswith("databases/"):
             uri = str(config["sqlalchemy_uri"])
             config["sqlalchemy_uri"] = uri.replace(WAREHOUSE_PLACEHOLDER, str(warehouse))

@@ -99,7 +99,10 @@ FEATURE_FLAGS: dict[str, bool] = {
 
 # --- No phoning home ----------------------------------------------------------------------
 # The UI renders a Scarf telemetry pixel and may contact map/tile/font hosts. The
-# content-security policy below only allows this server itself, so browsers block all of it.
+# content-security policy below only allows this server itself, so browsers block all of it
+# before anything is sent (tests/test_superset.py checks both, in Chromium). There is no switch
+# for the pixel here: Superset 6.1's frontend is built with it (SCARF_ANALYTICS is a variable of
+# the frontend build, not a key of this file).
 TALISMAN_ENABLED = True
 _CSP_SELF = ["'self'"]
 TALISMAN_CONFIG: dict[str, Any] = {

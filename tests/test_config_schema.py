@@ -6,12 +6,15 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
+from pydantic import ValidationError
 
 from orchestration.config_edit import ConfigurationEdit, edited
 from orchestration.config_history import (
@@ -19,8 +22,8 @@ from orchestration.config_history import (
     record_version,
 )
 from orchestration.metrics_config import ConfigError, load_config, parse_config, schema
-from orchestration.state import WarehousePaths, read_config_versions
-from tests.conftest import DEMO_CONFIG, SBM
+from orchestration.state import PublishStamp, WarehousePaths, read_config_versions
+from tests.conftest import DEMO_CONFIG, REPO, SBM
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SERVISBOT_DASHBOARD = FIXTURES / "servisbot-kpi-dashboard.json"
@@ -269,3 +272,61 @@ def test_a_history_line_torn_by_a_crash_is_not_a_version(tmp_path: Path) -> None
     with paths.config_versions.open("a") as history:
         history.write('{"version": 2, "applied_at": "2026-11-')  # the process died here
     assert read_config_versions(paths) == first
+
+
+def _schema_defaults(node: dict[str, Any], path: str = "") -> dict[str, Any]:
+    """{key path: default} of every key of the document that has one in the schema."""
+    found = {path: node["default"]} if "default" in node else {}
+    for key, child in node.get("properties", {}).items():
+        found |= _schema_defaults(child, f"{path}.{key}" if path else key)
+    return found
+
+
+def test_a_default_is_written_once_in_the_schema_and_read_from_there() -> None:
+    defaults = _schema_defaults(schema())
+    assert set(defaults) == {
+        "timezone",
+        "policies.userSession.expireOnInactivityInMinutes",
+        "policies.conversation.maxDurationInMinutes",
+        "impressions.uniqueWindowHours",
+    }
+    effective = load_config(None).document
+    launchpad = json.dumps(ConfigurationEdit.model_json_schema())
+    for path, value in defaults.items():
+        node: Any = effective
+        for key in path.split("."):
+            node = node[key]
+        assert node == value, path
+        assert f"(default {value})." in launchpad, f"the launchpad does not show {path}'s default"
+    dashboard = schema()["$defs"]["kpiDashboard"]["properties"]
+    shown = parse_config({"alias": "d", "resourceName": "B"}).document["kpiDashboards"][0]
+    assert shown["resourceType"] == dashboard["resourceType"]["default"]
+    # dbt has no copy: the pipeline (or `config show --dbt-vars`) passes every configuration var
+    project = yaml.safe_load((REPO / "dbt_project/dbt_project.yml").read_text())
+    assert not set(project["vars"]) & set(load_config(None).dbt_vars())
+
+
+def test_the_launchpad_takes_the_schemas_bounds() -> None:
+    with pytest.raises(ValidationError, match="less than or equal to 10080"):
+        ConfigurationEdit(policies={"userSession": {"expireOnInactivityInMinutes": 10081}})
+    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+        ConfigurationEdit(impressions={"uniqueWindowHours": 0})
+
+
+def test_config_show_dbt_vars_gives_dbt_what_the_pipeline_passes(tmp_path: Path) -> None:
+    shown = cli("config", "show", DEMO_CONFIG, "--dbt-vars")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == load_config(DEMO_CONFIG).dbt_vars()
+    assert json.loads(cli("config", "show", "--dbt-vars").stdout) == load_config(None).dbt_vars()
+    # a published warehouse: the configuration it was built with, and its state folder
+    paths = WarehousePaths.for_warehouse(tmp_path / "wh.duckdb")
+    config = load_config(DEMO_CONFIG)
+    record_version(paths, config, "run-1", str(DEMO_CONFIG))
+    stamp = {f.name: "" for f in fields(PublishStamp)} | {"config_hash": config.content_hash}
+    with duckdb.connect(str(paths.warehouse)) as warehouse:
+        warehouse.execute("CREATE SCHEMA marts")
+        warehouse.execute("CREATE TABLE marts.publish_info (key VARCHAR, value VARCHAR)")
+        warehouse.executemany("INSERT INTO marts.publish_info VALUES (?, ?)", stamp.items())
+    shown = cli("config", "show", "--warehouse", paths.warehouse, "--dbt-vars")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == {"state_dir": str(paths.state), **config.dbt_vars()}

@@ -132,6 +132,16 @@ def test_server_listens_on_loopback_only(superset: Superset) -> None:
     assert f"Listening at: {superset.base_url}" in tail(superset.log, 200_000)
 
 
+def test_pages_may_load_nothing_from_another_host(superset: Superset) -> None:
+    page = superset.session.get(f"{superset.base_url}/login/", timeout=60)
+    policy = page.headers["Content-Security-Policy"]
+    local = {"'self'", "'none'", "'unsafe-inline'", "'strict-dynamic'", "blob:", "data:"}
+    for directive in filter(None, (d.strip() for d in policy.split(";"))):
+        name, *sources = directive.split()
+        other = [s for s in sources if s not in local and not s.startswith("'nonce-")]
+        assert not other, f"{name} allows {other}"
+
+
 def test_second_setup_did_not_duplicate(superset: Superset) -> None:
     _dashboards(superset)
     assert [d["database_name"] for d in superset.list("database")] == ["ServisBOT warehouse"]
@@ -248,11 +258,20 @@ def test_viewer_browses_every_dashboard_in_chromium(
 ) -> None:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} not found: `apt-get install chromium` (make test does it)")
-    from playwright.sync_api import Response, sync_playwright
+    from playwright.sync_api import Request, Response, sync_playwright
 
     shots = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path_factory.mktemp("screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
     responses: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+    outside: dict[str, str] = {}  # a request for another host -> why it failed ("" = sent)
+
+    def on_request(request: Request) -> None:
+        if request.url.startswith("http") and not request.url.startswith(superset.base_url):
+            outside[request.url] = ""
+
+    def on_request_failed(request: Request) -> None:
+        if request.url in outside:
+            outside[request.url] = request.failure or ""
 
     def on_response(response: Response) -> None:
         if "/api/v1/chart/data" in response.url and response.request.method == "POST":
@@ -265,6 +284,8 @@ def test_viewer_browses_every_dashboard_in_chromium(
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.set_default_timeout(60_000)
             page.on("response", on_response)
+            page.on("request", on_request)
+            page.on("requestfailed", on_request_failed)
             page.goto(f"{superset.base_url}/login/")
             page.fill("input#username", "viewer")
             page.fill("input#password", superset.password("viewer"))
@@ -306,6 +327,11 @@ def test_viewer_browses_every_dashboard_in_chromium(
                 report_line(request.config, f"browser {slug}: {time.monotonic() - started:.1f}s")
         finally:
             browser.close()
+    # Superset sends nothing out: the Scarf pixel compiled into its frontend (or anything else
+    # for another host) is refused by the content-security policy before it is sent
+    sent = {url: why for url, why in outside.items() if why != "csp"}
+    assert not sent, f"requests for other hosts: {sent}"
+    report_line(request.config, f"browser: {len(outside)} request(s) for other hosts, all refused")
 
 
 def test_republished_warehouse_shows_without_restart(superset: Superset) -> None:

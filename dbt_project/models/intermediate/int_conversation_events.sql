@@ -6,12 +6,9 @@
         on_schema_change='fail',
     )
 }}
--- Every event of a messenger conversation with its session and (split) conversation.
--- Sessions: a user-side event opens a session when it comes at least the inactivity timeout
--- after the previous user-side event of the conversation (exactly the timeout has expired).
--- Bot-side events belong to the latest session opened at or before them, else the first.
--- Conversations: anchored windows of `conversation_max_minutes` over session starts; only a new
--- session can open a new conversation, so an active session keeps its conversation going.
+-- Every event of a messenger conversation with its session and (split) conversation: the rules
+-- are the docs blocks session_rule and conversation_rule (models/docs/metric_rules.md).
+-- Conversations are anchored windows of `conversation_max_minutes` over session starts.
 -- One window pass over all events (partition by conversation, order by occurred_at, event_id)
 -- attaches each event to its session (the latest session start at or before it, else the
 -- first) and finds the latest user message at or before it; that message is in the event's

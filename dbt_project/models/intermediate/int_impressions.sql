@@ -6,10 +6,8 @@
         on_schema_change='fail',
     )
 }}
--- Every impression with its unique-impression window: per (organization, bot, visitor_id) the
--- first impression is unique and opens a window of `unique_window_hours`; the first impression
--- at or after the window's end is unique and opens the next one. A unique impression is engaged
--- when its window [start, end) holds a conversation_start by the same visitor on the same bot.
+-- Every impression with its unique-impression window (`unique_window_hours`): the rules are the
+-- docs blocks unique_impression_rule and engagement_rule (models/docs/metric_rules.md).
 -- Incremental: strategy delete+insert, unique key (organization, bot, visitor_id). A visitor
 -- with an impression or conversation_start ingested after this table's watermark is recomputed
 -- whole (all of its windows); no lookback needed.

@@ -1,8 +1,5 @@
--- One row per conversation and KPI use case it started: among conversations of the dashboard's
--- bot that reached the use case's start goal, success if it reached the success goal, else
--- failure if it reached the failure goal, else abandoned. Business hours: whether the
--- conversation started inside the dashboard's configured local hours (null when the dashboard
--- configures none).
+-- One row per conversation and KPI use case it started, with its outcome and whether it started
+-- in business hours (docs blocks kpi_outcome_rule and business_hours_rule).
 with use_cases as (
 
     select * from {{ ref('int_kpi_use_cases') }}

@@ -19,6 +19,6 @@ select * from (
      '{{ var("unique_window_hours") }}', 'hours',
      'A unique impression opens a window of this length; impressions inside it are not unique.'),
     (5, 'kpiDashboards', 'KPI use cases configured',
-     '{{ var("kpi_use_cases") | length }}', 'use cases',
+     '{{ (var("kpi_use_cases") or []) | length }}', 'use cases',
      'useCases and additionalUsageMetrics over all kpiDashboards (see dim_kpi_use_cases).')
 ) as settings (setting_order, setting_key, setting, setting_value, unit, meaning)

@@ -1,4 +1,4 @@
--- One row per api_call event; a call failed when its status code is 400 or more.
+-- One row per api_call event (docs block api_call_rule).
 select
     event_id as api_call_id,
     organization,

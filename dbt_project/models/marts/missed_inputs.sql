@@ -1,6 +1,5 @@
--- The user inputs the bot did not understand (fallback intent matches), masked: e-mail
--- addresses, phone numbers and digit runs replaced. The input is the latest user message at or
--- before the fallback in its conversation. One row per organization, bot and masked input.
+-- The user inputs the bot did not understand (docs block missed_input_rule). One row per
+-- organization, bot and masked input.
 select
     organization,
     bot,
