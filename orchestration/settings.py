@@ -71,10 +71,8 @@ class NumberSetting:
 
 # a delivery day rejecting a larger share of its lines than this blocks publishing
 MAX_REJECT_RATIO = NumberSetting("SBM_MAX_REJECT_RATIO", default=0.05, low=0, high=1)
-# a landing file modified less recently than this (seconds) is still being written
+# a landing file modified less than this many seconds ago is still being written
 SETTLE_SECONDS = NumberSetting("SBM_SETTLE_SECONDS", default=10.0, low=0, high=86400)
-DEFAULT_MAX_REJECT_RATIO = MAX_REJECT_RATIO.default
-DEFAULT_SETTLE_SECONDS = SETTLE_SECONDS.default
 
 
 def max_reject_ratio_from_env() -> float:
