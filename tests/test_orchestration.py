@@ -191,6 +191,10 @@ def test_failing_dbt_test_blocks_the_publish(
         "check unique_stg_messenger__events_event_id on staging/stg_messenger__events failed: "
         "dbt test, 1 failing row(s)" in _last_error(refused)
     )
+    # quiet logs, failure included: the configuration passed to dbt as --vars is not repeated
+    log = (refused.stdout + refused.stderr).splitlines()
+    assert any("--vars <" in line for line in log)
+    assert max(map(len, log)) < 2000, max(log, key=len)[:300]
     assert file_digest(site.warehouse) == before
 
     site.run("--full-refresh")  # the way out: rebuild from the raw layer

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtCliRuntimeError, DbtCliResource, dbt_assets
 from pydantic import Field
 
 from ingest.raw_layer import raw_layer_digest
@@ -21,17 +21,23 @@ def _vars_not_logged(vars_text: str, where: str) -> Iterator[None]:
     """dagster-dbt logs the dbt command line, and ours carries the whole configuration and its
     history as --vars (kilobytes): the log names them and says where dbt records them."""
 
+    placeholder = f"<{len(vars_text):,} bytes: see {where}>"
+
     def shorten(record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if vars_text in message:
-            record.msg = message.replace(vars_text, f"<{len(vars_text):,} bytes: see {where}>")
-            record.args = ()
+            record.msg, record.args = message.replace(vars_text, placeholder), ()
         return True
 
     logger = dg.get_dagster_logger()
     logger.addFilter(shorten)
     try:
         yield
+    except DagsterDbtCliRuntimeError as exc:  # its description quotes the command line too
+        raise DagsterDbtCliRuntimeError(
+            description=(exc.description or "").replace(vars_text, placeholder),
+            metadata=exc.metadata,
+        ) from None
     finally:
         logger.removeFilter(shorten)
 
