@@ -1,0 +1,119 @@
+"""When and how the platform delivers events: receipt times, the written form of each
+timestamp, late arrivals, redelivered duplicates, and which delivery window (landing file)
+receives each line.
+
+A window's file holds the lines *received* in it, ordered by `received_at`, so the folder date is
+the UTC delivery day. Events received in a later window wait in a stash; events received after
+the last window are never delivered.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from demo.arrays import Columns, Frame, concat_frames, frame_length, lognormal_ms, take_rows
+from demo.dirt import Junk
+from demo.rhythm import DAY_MS, HOUR_MS, Plan
+from demo.traffic import EVENT_COLUMNS
+
+# How a timestamp is written: RFC 3339 at one of these UTC offsets (minutes; 0 is written `Z`,
+# milliseconds left out when zero), or epoch milliseconds (form `EPOCH_FORM`).
+TIMESTAMP_OFFSETS = (0, 330, -300, 60, 540)
+EPOCH_FORM = len(TIMESTAMP_OFFSETS)
+TIMESTAMP_FORM_P = (0.85, 0.02, 0.02, 0.015, 0.015, 0.08)
+
+DUPLICATE_RATE = 0.01  # of events, redelivered once more
+LATE_RATE = 0.005  # of events, received a day or more after they occurred
+LATE_MS = HOUR_MS  # a late arrival is received at least this long after it occurred
+NO_CHANNEL_RATE = 0.03  # events without the optional `channel`
+
+# A delivered event's columns: the event's, without the window-local visit and conversation
+# numbers, and how it is delivered.
+LINE_COLUMNS: Columns = {
+    **{name: spec for name, spec in EVENT_COLUMNS.items() if name not in ("visit", "conversation")},
+    "bot": (np.int16, 0),
+    "visitor_key": (np.uint64, 0),
+    "conversation_key": (np.uint64, 0),
+    "channel": (np.int8, -1),  # 0 web, 1 mobile, -1 not given
+    "event_key": (np.uint64, 0),
+    "received": (np.int64, 0),  # ms since the epoch
+    "occurred_form": (np.int8, 0),
+    "received_form": (np.int8, 0),
+    "late": (np.bool_, False),  # first delivery >= LATE_MS after it occurred
+    "copy": (np.bool_, False),  # a redelivery
+}
+
+Stash = defaultdict[int, list[Frame]]  # window -> events received in it, delivered earlier
+
+
+def receive(plan: Plan, rng: np.random.Generator, events: Frame, window: int, dirt: bool) -> Frame:
+    """Adds event ids, receipt times and timestamp forms; with dirt, late arrivals and copies."""
+    n = frame_length(events)
+    counter = (np.uint64(window) << np.uint64(32)) | np.arange(n, dtype=np.uint64)
+    events["event_key"] = counter ^ plan.event_salt
+    occurred = events["occurred"]
+    received = occurred + lognormal_ms(rng, 400, 1.2, n, 1, 30_000)
+    late = np.zeros(n, dtype=bool)
+    if dirt:
+        late = rng.random(n) < LATE_RATE
+        to_midnight = DAY_MS - occurred % DAY_MS
+        late_delay = np.maximum(LATE_MS, to_midnight + rng.integers(0, 2 * DAY_MS, n))
+        received = np.where(late, occurred + late_delay, received)
+    events["received"] = received
+    events["late"] = late
+    events["occurred_form"] = rng.choice(EPOCH_FORM + 1, n, p=TIMESTAMP_FORM_P).astype(np.int8)
+    events["received_form"] = rng.choice(EPOCH_FORM + 1, n, p=TIMESTAMP_FORM_P).astype(np.int8)
+    events["channel"][rng.random(n) < NO_CHANNEL_RATE] = -1
+    events["copy"] = np.zeros(n, dtype=bool)
+    if not dirt:
+        return events
+    return concat_frames([events, redeliveries(rng, events)], LINE_COLUMNS)
+
+
+def redeliveries(rng: np.random.Generator, events: Frame) -> Frame:
+    """Copies of some events, received again at the same instant, seconds or hours later."""
+    copies = take_rows(events, np.flatnonzero(rng.random(frame_length(events)) < DUPLICATE_RATE))
+    k = frame_length(copies)
+    when = rng.choice(3, k, p=(0.35, 0.40, 0.25))
+    copies["received"] = copies["received"] + np.select(
+        [when == 0, when == 1],
+        [np.zeros(k, dtype=np.int64), rng.integers(1, 60_000, k)],
+        rng.integers(HOUR_MS, 30 * HOUR_MS, k),
+    )
+    copies["copy"][:] = True
+    copies["late"][:] = False
+    return copies
+
+
+@dataclass(frozen=True)
+class WindowLines:
+    """The lines of one delivery window, in delivery order: `events` sorted by receipt, and
+    `junk` lines, the `i`-th of which comes after `junk_after[i]` events."""
+
+    events: Frame
+    junk: Junk
+    junk_after: np.ndarray
+
+    @property
+    def lines(self) -> int:
+        return frame_length(self.events) + len(self.junk.lines)
+
+
+def window_lines(
+    plan: Plan, events: Frame, window: int, junk: Junk, junk_received: np.ndarray, stash: Stash
+) -> WindowLines:
+    """The lines received in `window`: earlier windows' stashed events, this window's own and
+    its junk, by receipt time (events before junk received at the same instant). Events
+    received in a later window go to `stash`."""
+    due = plan.window_of(events["received"])
+    for later in np.unique(due[(due > window) & (due < plan.windows)]):
+        stash[int(later)].append(take_rows(events, np.flatnonzero(due == later)))
+    parts = [*stash.pop(window, []), take_rows(events, np.flatnonzero(due == window))]
+    lines = concat_frames(parts, LINE_COLUMNS)
+    lines = take_rows(lines, np.argsort(lines["received"], kind="stable"))
+    order = np.argsort(junk_received, kind="stable")
+    junk_after = np.searchsorted(lines["received"], junk_received[order], side="right")
+    return WindowLines(lines, junk.reordered(order), junk_after)
