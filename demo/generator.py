@@ -27,6 +27,8 @@ from demo.rhythm import HOURS_PER_WINDOW, WINDOWS_PER_DAY, Plan, plan_run
 from demo.traffic import window_events
 from ingest.vocabulary import EVENT_TYPES
 
+WRITERS = 2  # worker threads writing files
+
 
 @dataclass(frozen=True)
 class GenerateResult:
@@ -134,9 +136,9 @@ def generate(
     files = generated = written = 0
     pending: list[Future[int]] = []
     writer = LineWriter(catalogue)
-    # One worker serialises and writes window after window (DuckDB and file writes release the
-    # GIL) while this thread draws the next windows.
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    # Workers turn windows into files (numpy, arrow and file writes release the GIL) while this
+    # thread draws the next windows.
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
         for window in range(plan.windows):
             target = int(plan.goal[window]) - generated
             lines, drawn = _draw_window(plan, catalogue, seed, window, target, dirt, stash)
@@ -145,7 +147,7 @@ def generate(
             if lines.lines:
                 path = _file_path(out_dir, start, window, suffix)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                while len(pending) > 1:  # bounds the windows waiting for the writer
+                while len(pending) > WRITERS:  # bounds the windows held in memory
                     written += pending.pop(0).result()
                 delivered_ms = plan.window_start_ms(window + 1)
                 pending.append(pool.submit(write_window, writer, lines, path, gzip, delivered_ms))
@@ -157,7 +159,6 @@ def generate(
                     f"({time.perf_counter() - began:.1f} s)"
                 )
         written += sum(f.result() for f in pending)
-    writer.close()
     return GenerateResult(
         out_dir=Path(out_dir),
         start_date=start,

@@ -1,242 +1,328 @@
 """The lines of a delivery window as NDJSON text, written to its landing file.
 
-Identities (UUIDs) and timestamps are formatted as byte matrices with numpy; one DuckDB query
-per slice of rows assembles each event's JSON line from them and the catalogue's strings.
+A line is assembled from 15 pieces, one arrow string array each, joined row by row in one pass
+(`pyarrow.compute.binary_join_element_wise`; a null piece is left out):
+
+* fixed-width pieces built as numpy byte matrices: the event id, the visitor and conversation
+  ids (UUIDs), and each timestamp's date and time of day (from lookup tables);
+* fragments of JSON chosen from tables built once per run, by a code that may combine several
+  columns: the event type; a timestamp's milliseconds, offset and the next key; organisation and
+  bot; channel and page; the properties' opening (by type and label) and closing (by type and
+  text suffix, failure reason, confidence or duration), which ends the line;
+* integers (epoch milliseconds, a user text's number, a rating or status code) cast by arrow.
+
+The JSON keys are written in the contract's order. Malformed and blank lines are written
+between the events' text where they belong.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import os
 import time
 from pathlib import Path
 from typing import BinaryIO
 
-import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from demo.arrays import GOLDEN, Frame, frame_length, mix64, take_rows
 from demo.catalogue import Catalogue
 from demo.delivery import EPOCH_FORM, TIMESTAMP_OFFSETS, WindowLines
-from demo.rhythm import DAY_MS, HOUR_MS
-from demo.traffic import IMPRESSION
+from demo.rhythm import DAY_MS
+from demo.traffic import (
+    API_CALL,
+    CONVERSATION_START,
+    FEEDBACK,
+    GOAL,
+    IMPRESSION,
+    INTENT_MATCHED,
+    USER_MESSAGE,
+)
 from ingest.vocabulary import EVENT_TYPES
 
 GZIP_LEVEL = 1  # level 6 is ~15% smaller but 3x slower
-SLICE_ROWS = 250_000  # lines serialised per DuckDB query
+SLICE_ROWS = 100_000  # lines assembled at a time: bounds the memory per window
 CHANNELS = ("web", "mobile")
+
+
+def _strings(values: list[str]) -> pa.Array:
+    return pa.array(values, type=pa.string())
 
 
 def _bitmap(valid: np.ndarray | None) -> pa.Buffer | None:
     return None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
 
 
-def _strings(
-    chars: np.ndarray, keep: np.ndarray | None = None, valid: np.ndarray | None = None
-) -> pa.Array:
-    """The rows of a uint8 char matrix as arrow strings; `keep` masks the columns a row uses."""
+def _fixed_width(chars: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """The rows of a uint8 matrix as strings (null where not `valid`)."""
     n, width = chars.shape
-    if keep is None:
-        offsets = np.arange(0, (n + 1) * width, width, dtype=np.int64)
-        data = np.ascontiguousarray(chars)
-    else:
-        offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(keep.sum(axis=1), out=offsets[1:])
-        data = chars[keep]
-    return pa.Array.from_buffers(
-        pa.large_string(), n, [_bitmap(valid), pa.py_buffer(offsets), pa.py_buffer(data)]
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
+    data = pa.py_buffer(np.ascontiguousarray(chars))
+    return pa.Array.from_buffers(pa.string(), n, [_bitmap(valid), pa.py_buffer(offsets), data])
+
+
+def _picked(fragments: pa.Array, codes: np.ndarray) -> pa.Array:
+    """The fragment of each row's code."""
+    return pc.take(fragments, pa.array(codes.astype(np.int32)))
+
+
+def _integers(values: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """Decimal digits of integers; null where not `valid`."""
+    numbers = pa.Array.from_buffers(
+        pa.int64(), len(values), [_bitmap(valid), pa.py_buffer(values.astype(np.int64))]
     )
+    return pc.cast(numbers, pa.string())
 
 
-def _numbers(values: np.ndarray, valid: np.ndarray) -> pa.Array:
-    """A numeric arrow array with nulls where not `valid`."""
-    return pa.Array.from_buffers(
-        pa.from_numpy_dtype(values.dtype),
-        len(values),
-        [_bitmap(valid), pa.py_buffer(np.ascontiguousarray(values))],
-    )
+# ---------------------------------------------------------------------------------------------
+# Identities: version-4 UUIDs from 64-bit keys.
+
+_HEX_PAIRS = np.array(  # byte -> its two hex digits, as the uint16 whose bytes they are
+    [int.from_bytes(f"{b:02x}".encode(), "little") for b in range(256)], dtype=np.uint16
+)
+_UUID_GROUPS = ((0, 8), (9, 13), (14, 18), (19, 23), (24, 36))  # hex digit runs between dashes
+_UUID_VARIANT = np.frombuffer(b"89ab", dtype=np.uint8)
 
 
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-_UUID_HEX_COLUMNS = np.r_[0:8, 9:13, 14:18, 19:23, 24:36]
-
-
-def _uuids(keys: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
-    """Version-4 UUID strings; distinct keys give distinct UUIDs."""
+def _put_uuids(chars: np.ndarray, at: int, keys: np.ndarray) -> None:
+    """Writes the UUID of each key into columns `at` to `at + 36` of `chars`; distinct keys
+    give distinct UUIDs."""
     n = len(keys)
     words = np.stack([mix64(keys), mix64(keys ^ GOLDEN)], axis=1).astype(">u8")
     octets = words.view(np.uint8).reshape(n, 16)
-    chars = np.full((n, 36), ord("-"), dtype=np.uint8)
-    digits = np.empty((n, 32), dtype=np.uint8)
-    digits[:, 0::2], digits[:, 1::2] = _HEX[octets >> 4], _HEX[octets & 15]
-    chars[:, _UUID_HEX_COLUMNS] = digits
-    chars[:, 14] = ord("4")
-    chars[:, 19] = _HEX[8 + (octets[:, 8] & 3)]
-    return _strings(chars, valid=valid)
+    digits = _HEX_PAIRS[octets].view(np.uint8).reshape(n, 32)
+    used = 0
+    for begin, end in _UUID_GROUPS:
+        chars[:, at + begin : at + end] = digits[:, used : used + end - begin]
+        used += end - begin
+        if end < 36:
+            chars[:, at + end] = ord("-")
+    chars[:, at + 14] = ord("4")
+    chars[:, at + 19] = _UUID_VARIANT[octets[:, 8] & 3]
 
 
-def _put_digits(chars: np.ndarray, start: int, width: int, values: np.ndarray) -> None:
-    for i in range(width):
-        chars[:, start + width - 1 - i] = 48 + (values // 10**i) % 10
+def _template(text: str, n: int) -> np.ndarray:
+    """`n` rows of `text` as a uint8 matrix, to be filled in."""
+    return np.broadcast_to(np.frombuffer(text.encode(), dtype=np.uint8), (n, len(text))).copy()
 
 
-def _civil_from_days(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(year, month, day) of days since 1970-01-01 (H. Hinnant's algorithm)."""
-    z = days + 719_468
-    era = z // 146_097
-    doe = z - era * 146_097
-    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    day = doy - (153 * mp + 2) // 5 + 1
-    month = np.where(mp < 10, mp + 3, mp - 9)
-    return yoe + era * 400 + (month <= 2), month, day
+# ---------------------------------------------------------------------------------------------
+# Timestamps: `"YYYY-MM-DDTHH:MM:SS` from lookup tables, then the milliseconds (left out when
+# zero), the offset and the closing quote as one fragment; or epoch milliseconds.
+
+_OFFSET_MS = np.array([*TIMESTAMP_OFFSETS, 0], dtype=np.int64) * 60_000
+_TAIL_CODES = 1001  # per form: milliseconds 0 to 999, and 1000 for none
 
 
-_OFFSET_MINUTES = np.array([*TIMESTAMP_OFFSETS, 0])
+def _offset_text(minutes: int) -> str:
+    if minutes == 0:
+        return "Z"
+    sign = "+" if minutes > 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
-def _timestamp_keep() -> np.ndarray:
-    """For each form and with / without milliseconds: the columns of the widest layout,
-    `"2026-11-20T15:45:03.120+05:30"`, that the form keeps."""
-    keep = np.zeros((EPOCH_FORM + 1, 2, 31), dtype=bool)
-    for form, minutes in enumerate(_OFFSET_MINUTES):
-        if form == EPOCH_FORM:
-            keep[form, :, :13] = True
-            continue
-        keep[form, :, :20] = True
-        keep[form, 1, 20:24] = True  # ".mmm"
-        keep[form, :, 24:30] = minutes != 0  # "+05:30"
-        keep[form, :, 24] = True  # or "Z"
-        keep[form, :, 30] = True
-    return keep
-
-
-_TS_TEMPLATE = np.frombuffer(b'"0000-00-00T00:00:00.000+00:00"', dtype=np.uint8)
-_TS_KEEP = _timestamp_keep()
-_TS_SUFFIX = np.array(
-    [
-        np.frombuffer(
-            f"{'+' if m >= 0 else '-'}{abs(m) // 60:02d}:{abs(m) % 60:02d}".encode(), dtype=np.uint8
-        )
-        for m in _OFFSET_MINUTES
+def _timestamp_tails(then: str) -> pa.Array:
+    """What follows a timestamp's seconds, then `then`; code `form * 1001 + ms` (1000 for no
+    milliseconds); epoch milliseconds are followed by `then` alone."""
+    tails = [
+        (f".{ms:03d}" if ms < 1000 else "") + _offset_text(minutes) + '"' + then
+        for minutes in TIMESTAMP_OFFSETS
+        for ms in range(_TAIL_CODES)
     ]
-)
-_TS_SUFFIX[_OFFSET_MINUTES == 0, 0] = ord("Z")
+    return _strings(tails + [then] * _TAIL_CODES)
 
 
-def _timestamps(ms: np.ndarray, form: np.ndarray) -> pa.Array:
-    """JSON values (quoted RFC 3339 strings or bare epoch milliseconds) for `ms` in `form`;
-    strings leave out the milliseconds when they are zero."""
-    local = ms + _OFFSET_MINUTES[form] * 60_000
-    days, in_day = np.divmod(local, DAY_MS)
-    year, month, day = _civil_from_days(days)
-    chars = np.empty((len(ms), 31), dtype=np.uint8)
-    chars[:] = _TS_TEMPLATE
-    for start, width, values in (
-        (1, 4, year),
-        (6, 2, month),
-        (9, 2, day),
-        (12, 2, in_day // HOUR_MS),
-        (15, 2, in_day // 60_000 % 60),
-        (18, 2, in_day // 1000 % 60),
-        (21, 3, in_day % 1000),
-    ):
-        _put_digits(chars, start, width, values)
-    chars[:, 24:30] = _TS_SUFFIX[form]
-    epoch = np.flatnonzero(form == EPOCH_FORM)
-    epoch_chars = np.empty((len(epoch), 13), dtype=np.uint8)
-    _put_digits(epoch_chars, 0, 13, ms[epoch])
-    chars[epoch, :13] = epoch_chars
-    return _strings(chars, _TS_KEEP[form, (in_day % 1000 > 0).astype(np.int64)])
+_TIMES_OF_DAY = np.frombuffer(
+    "".join(
+        f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)
+    ).encode(),
+    dtype=np.uint8,
+).reshape(-1, 8)
 
 
-_LINE_SQL = """
-SELECT concat(
-    '{"event_id":"', eid, '","event_type":"', etype, '","occurred_at":', occ,
-    ',"received_at":', rec, ',"organization":"', org, '","bot":"', bot,
-    '","visitor_id":"', vid, '"',
-    ',"conversation_id":"' || cid || '"',
-    ',"channel":"' || channel || '"',
-    ',"page_url":"' || page || '"',
-    ',"properties":' || CASE et
-        WHEN 1 THEN '{"start_action":"' || lab || '"}'
-        WHEN 2 THEN coalesce('{"text":"' || lab || coalesce(num::VARCHAR, '') || lab2 || '"}',
-                             '{}')
-        WHEN 3 THEN '{"rating":' || num || '}'
-        WHEN 5 THEN '{"intent":"' || lab || '"' || coalesce(',"confidence":' || val, '') || '}'
-        WHEN 6 THEN '{"api":"' || lab || '","status_code":' || num
-                    || coalesce(',"duration_ms":' || val, '') || '}'
-        WHEN 7 THEN '{"goal":"' || lab || '"' || coalesce(',"reason":"' || lab2 || '"', '') || '}'
-    END,
-    '}', chr(10)) AS line
-FROM batch
-"""
-
-_EVENT_TYPE_VALUES = pa.array(EVENT_TYPES, type=pa.string())
-_CHANNEL_VALUES = pa.array(CHANNELS, type=pa.string())
+def _dates(first: int, end: int) -> np.ndarray:
+    """`"YYYY-MM-DDT` of the days since the epoch from `first` to before `end`."""
+    text = "".join(f'"{dt.date(1970, 1, 1) + dt.timedelta(days=d)}T' for d in range(first, end))
+    return np.frombuffer(text.encode(), dtype=np.uint8).reshape(-1, 12)
 
 
-def _dictionary(codes: np.ndarray, values: pa.Array) -> pa.DictionaryArray:
-    """Codes into `values` as a dictionary array; negative codes are nulls."""
-    indices = _numbers(np.maximum(codes, 0).astype(np.int32), codes >= 0)
-    return pa.DictionaryArray.from_arrays(indices, values)
+def _timestamps(ms: np.ndarray, form: np.ndarray, tails: pa.Array) -> list[pa.Array]:
+    """The pieces of each timestamp's JSON value in its form, and what `tails` adds."""
+    epoch = form == EPOCH_FORM
+    day, in_day = np.divmod(ms + _OFFSET_MS[form], DAY_MS)
+    first = int(day.min())
+    chars = np.empty((len(ms), 20), dtype=np.uint8)
+    chars[:, :12] = _dates(first, int(day.max()) + 1)[day - first]
+    chars[:, 12:] = _TIMES_OF_DAY[in_day // 1000]
+    millis = in_day % 1000
+    tail = form.astype(np.int64) * _TAIL_CODES + np.where(millis > 0, millis, 1000)
+    return [_fixed_width(chars, ~epoch), _integers(ms, epoch), _picked(tails, tail)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Properties, and the line's end, as two fragments chosen by code around a number: the opening
+# by event type and label, the closing by event type and detail label or measure.
+
+_PROPERTIES_HEAD = {  # event type -> the opening before a label, and what follows the label
+    CONVERSATION_START: (',"properties":{"start_action":"', '"}'),
+    USER_MESSAGE: (',"properties":{"text":"', ""),
+    FEEDBACK: (',"properties":{"rating":', ""),
+    INTENT_MATCHED: (',"properties":{"intent":"', '"'),
+    API_CALL: (',"properties":{"api":"', '","status_code":'),
+    GOAL: (',"properties":{"goal":"', '"'),
+}
+_NO_TEXT = ',"properties":{}'  # a user message without text
+_END = "}\n"
+_MAX_DURATION_TENTHS = 300_000  # API call durations are at most 30 s, with one decimal
+
+
+def _durations(then: str) -> pa.Array:
+    """`,"duration_ms":` and each number of tenths of a millisecond as a decimal, then `then`."""
+    tenths = np.arange(_MAX_DURATION_TENTHS + 1)
+    return pc.binary_join_element_wise(
+        ',"duration_ms":',
+        pc.cast(pa.array(tenths // 10), pa.string()),
+        ".",
+        pc.cast(pa.array(tenths % 10), pa.string()),
+        then,
+        "",
+    )
 
 
 class LineWriter:
-    """Serialises events of one catalogue; one per thread."""
+    """Turns delivered events of one catalogue into NDJSON text."""
 
     def __init__(self, catalogue: Catalogue) -> None:
-        self.catalogue = catalogue
-        self.labels = pa.array(catalogue.labels.values, type=pa.string())
-        self.orgs = pa.array(catalogue.org_names, type=pa.string())
-        self.bots = pa.array(catalogue.bot_names, type=pa.string())
-        self.con = duckdb.connect()
-
-    def close(self) -> None:
-        self.con.close()
-
-    def lines(self, rows: Frame) -> list[pa.Array]:
-        labels = self.labels
-        batch = pa.table(
-            {
-                "eid": _uuids(rows["event_key"]),
-                "et": rows["type"],
-                "etype": _dictionary(rows["type"], _EVENT_TYPE_VALUES),
-                "occ": _timestamps(rows["occurred"], rows["occurred_form"]),
-                "rec": _timestamps(rows["received"], rows["received_form"]),
-                "org": _dictionary(self.catalogue.bot_org[rows["bot"]], self.orgs),
-                "bot": _dictionary(rows["bot"], self.bots),
-                "vid": _uuids(rows["visitor_key"]),
-                "cid": _uuids(rows["conversation_key"], valid=rows["type"] != IMPRESSION),
-                "channel": _dictionary(rows["channel"], _CHANNEL_VALUES),
-                "page": _dictionary(rows["page"], labels),
-                "lab": _dictionary(rows["label"], labels),
-                "lab2": _dictionary(rows["detail"], labels),
-                "num": _numbers(rows["number"], rows["number"] >= 0),
-                "val": _numbers(rows["measure"], ~np.isnan(rows["measure"])),
-            }
+        self.event_types = _strings(
+            [f'","event_type":"{name}","occurred_at":' for name in EVENT_TYPES]
         )
-        self.con.register("batch", batch)
-        try:
-            return self.con.sql(_LINE_SQL).to_arrow_table().column("line").chunks
-        finally:
-            self.con.unregister("batch")
+        self.occurred_tails = _timestamp_tails(',"received_at":')
+        self.received_tails = _timestamp_tails("")
+        self.bots = _strings(
+            [
+                f',"organization":"{catalogue.org_names[org]}","bot":"{bot}","visitor_id":"'
+                for bot, org in zip(catalogue.bot_names, catalogue.bot_org, strict=True)
+            ]
+        )
+        labels = catalogue.labels.values
+        self.label_codes = len(labels) + 1  # code 0: no label
+        self.channel_pages = _strings(
+            [
+                (f',"channel":"{channel}"' if channel else "")
+                + (f',"page_url":"{page}"' if page else "")
+                for channel in ("", *CHANNELS)
+                for page in ("", *labels)
+            ]
+        )
+        self.properties_heads = _strings(
+            [
+                self._properties_head(event_type, label)
+                for event_type in range(len(EVENT_TYPES))
+                for label in (None, *labels)
+            ]
+        )
+        self._add_properties_tails(labels)
 
-    def write_events(self, out: BinaryIO, rows: Frame) -> None:
-        for begin in range(0, frame_length(rows), SLICE_ROWS):  # bounds the memory per query
-            for chunk in self.lines(take_rows(rows, slice(begin, begin + SLICE_ROWS))):
-                out.write(_string_data(chunk))
+    @staticmethod
+    def _properties_head(event_type: int, label: str | None) -> str:
+        if event_type == USER_MESSAGE and label is None:
+            return _NO_TEXT
+        if event_type not in _PROPERTIES_HEAD or (label is None and event_type != FEEDBACK):
+            return ""
+        opening, after = _PROPERTIES_HEAD[event_type]
+        return opening + (label or "") + after
+
+    def _add_properties_tails(self, labels: list[str]) -> None:
+        """Tails, by segment: the line's end alone; closing braces; a text's suffix; a failure
+        reason; a confidence (thousandths); a duration (tenths)."""
+        segments = [
+            [_END],
+            ["}" + _END],
+            [f'{label}"}}{_END}' for label in labels],
+            [f',"reason":"{label}"}}{_END}' for label in labels],
+            [f',"confidence":{k / 1000!r}}}{_END}' for k in range(1001)],
+        ]
+        starts = np.cumsum([0, *(len(segment) for segment in segments)])
+        self.text_tails, self.reason_tails, self.confidence_tails, self.duration_tails = starts[2:]
+        self.properties_tails = pa.concat_arrays(
+            [_strings([t for segment in segments for t in segment]), _durations("}" + _END)]
+        )
+
+    def text(self, rows: Frame) -> pa.Array:
+        """Each event's line, newline included."""
+        n = frame_length(rows)
+        event_type = rows["type"].astype(np.int64)
+        head = _template('{"event_id":"' + "0" * 36, n)
+        _put_uuids(head, 13, rows["event_key"])
+        visitor = _template("0" * 36 + '"', n)
+        _put_uuids(visitor, 0, rows["visitor_key"])
+        conversation = _template(',"conversation_id":"' + "0" * 36 + '"', n)
+        _put_uuids(conversation, 20, rows["conversation_key"])
+        channel_page = (rows["channel"].astype(np.int64) + 1) * self.label_codes + rows["page"] + 1
+        number = rows["number"]
+        pieces = [
+            _fixed_width(head),
+            _picked(self.event_types, event_type),
+            *_timestamps(rows["occurred"], rows["occurred_form"], self.occurred_tails),
+            *_timestamps(rows["received"], rows["received_form"], self.received_tails),
+            _picked(self.bots, rows["bot"]),
+            _fixed_width(visitor),
+            _fixed_width(conversation, event_type != IMPRESSION),
+            _picked(self.channel_pages, channel_page),
+            _picked(self.properties_heads, event_type * self.label_codes + rows["label"] + 1),
+            _integers(number, number >= 0),
+            _picked(self.properties_tails, self._properties_tail(rows, event_type)),
+        ]
+        return pc.binary_join_element_wise(*pieces, "", null_handling="skip")
+
+    def _properties_tail(self, rows: Frame, event_type: np.ndarray) -> np.ndarray:
+        measure = rows["measure"]
+        has_measure = ~np.isnan(measure)
+        detail = rows["detail"]
+        value = np.where(has_measure, measure, 0)
+        closes = np.isin(event_type, (FEEDBACK, INTENT_MATCHED, API_CALL, GOAL)).astype(np.int64)
+        return np.select(
+            [
+                (event_type == USER_MESSAGE) & (detail >= 0),
+                (event_type == GOAL) & (detail >= 0),
+                (event_type == INTENT_MATCHED) & has_measure,
+                (event_type == API_CALL) & has_measure,
+            ],
+            [
+                self.text_tails + detail,
+                self.reason_tails + detail,
+                self.confidence_tails + np.rint(value * 1000).astype(np.int64),
+                self.duration_tails + np.rint(value * 10).astype(np.int64),
+            ],
+            closes,
+        )
 
 
-def _string_data(chunk: pa.Array) -> memoryview:
-    """The concatenated UTF-8 bytes of a string array, without copying."""
-    width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-    offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[
-        chunk.offset : chunk.offset + len(chunk) + 1
-    ]
-    return memoryview(chunk.buffers()[2])[int(offsets[0]) : int(offsets[-1])]
+def _data(text: pa.Array, begin: int, end: int) -> memoryview:
+    """The UTF-8 bytes of rows `begin` to before `end` of a string array, without copying."""
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset :]
+    return memoryview(text.buffers()[2])[int(offsets[begin]) : int(offsets[end])]
+
+
+def _write_lines(writer: LineWriter, out: BinaryIO, window: WindowLines) -> None:
+    """The window's events by slices, each malformed or blank line where it belongs."""
+    junk = list(zip(window.junk_after.tolist(), window.junk.lines, strict=True))
+    events = frame_length(window.events)
+    for begin in range(0, events, SLICE_ROWS):
+        end = min(begin + SLICE_ROWS, events)
+        text = writer.text(take_rows(window.events, slice(begin, end)))
+        done = begin
+        while junk and junk[0][0] <= end:
+            after, line = junk.pop(0)
+            out.write(_data(text, done - begin, after - begin))
+            out.write(line + b"\n")
+            done = after
+        out.write(_data(text, done - begin, end - begin))
+    for _, line in junk:  # a window without events
+        out.write(line + b"\n")
 
 
 def write_window(
@@ -251,12 +337,7 @@ def write_window(
             if compress
             else raw
         )
-        done = 0
-        for line, after in zip(window.junk.lines, window.junk_after.tolist(), strict=True):
-            writer.write_events(out, take_rows(window.events, slice(done, after)))
-            out.write(line + b"\n")
-            done = after
-        writer.write_events(out, take_rows(window.events, slice(done, None)))
+        _write_lines(writer, out, window)
         if compress:
             out.close()
         size = raw.tell()
