@@ -49,7 +49,20 @@ CHANNELS = ("web", "mobile")
 
 
 def _strings(values: list[str]) -> pa.Array:
-    return pa.array(values, type=pa.string())
+    """A string array built from its buffers (`pa.array` of a list would import pandas)."""
+    encoded = [value.encode() for value in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    data = pa.py_buffer(b"".join(encoded))
+    return pa.Array.from_buffers(pa.string(), len(encoded), [None, pa.py_buffer(offsets), data])
+
+
+def _numbers(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """A numeric array (null where not `valid`) sharing the numpy array's memory."""
+    values = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(
+        pa.from_numpy_dtype(values.dtype), len(values), [_bitmap(valid), pa.py_buffer(values)]
+    )
 
 
 def _bitmap(valid: np.ndarray | None) -> pa.Buffer | None:
@@ -66,36 +79,47 @@ def _fixed_width(chars: np.ndarray, valid: np.ndarray | None = None) -> pa.Array
 
 def _picked(fragments: pa.Array, codes: np.ndarray) -> pa.Array:
     """The fragment of each row's code."""
-    return pc.take(fragments, pa.array(codes.astype(np.int32)))
+    return pc.take(fragments, _numbers(codes.astype(np.int32)))
 
 
 def _integers(values: np.ndarray, valid: np.ndarray) -> pa.Array:
     """Decimal digits of integers; null where not `valid`."""
-    numbers = pa.Array.from_buffers(
-        pa.int64(), len(values), [_bitmap(valid), pa.py_buffer(values.astype(np.int64))]
-    )
-    return pc.cast(numbers, pa.string())
+    return pc.cast(_numbers(values.astype(np.int64), valid), pa.string())
 
 
 # ---------------------------------------------------------------------------------------------
 # Identities: version-4 UUIDs from 64-bit keys.
 
-_HEX_PAIRS = np.array(  # byte -> its two hex digits, as the uint16 whose bytes they are
-    [int.from_bytes(f"{b:02x}".encode(), "little") for b in range(256)], dtype=np.uint16
-)
-_UUID_GROUPS = ((0, 8), (9, 13), (14, 18), (19, 23), (24, 36))  # hex digit runs between dashes
+
+def _hex_quads() -> np.ndarray:
+    """Two bytes read as a uint16 -> their four hex digits, as the uint32 whose bytes they are."""
+    both = np.arange(65_536)
+    octets = np.stack([both >> 8, both & 0xFF], axis=1).astype(np.uint8)
+    hex_digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    digits = hex_digits[np.stack([octets >> 4, octets & 15], axis=2).reshape(-1, 4)]
+    quads = np.empty(65_536, dtype=np.uint32)
+    quads[octets.view(np.uint16).ravel()] = digits.view(np.uint32).ravel()
+    return quads
+
+
+_HEX_QUADS = _hex_quads()
+_UUID_RUNS = ((0, 8), (9, 13), (14, 18), (19, 23), (24, 36))  # hex digits between the dashes
 _UUID_VARIANT = np.frombuffer(b"89ab", dtype=np.uint8)
 
 
 def _put_uuids(chars: np.ndarray, at: int, keys: np.ndarray) -> None:
     """Writes the UUID of each key into columns `at` to `at + 36` of `chars`; distinct keys
-    give distinct UUIDs."""
+    give distinct UUIDs (version 4: two hashes of the key, in big-endian byte order)."""
     n = len(keys)
-    words = np.stack([mix64(keys), mix64(keys ^ GOLDEN)], axis=1).astype(">u8")
-    octets = words.view(np.uint8).reshape(n, 16)
-    digits = _HEX_PAIRS[octets].view(np.uint8).reshape(n, 32)
+    words = np.empty((n, 2), dtype=np.uint64)
+    words[:, 0] = mix64(keys)
+    words[:, 1] = mix64(keys ^ GOLDEN)
+    if np.little_endian:
+        words.byteswap(inplace=True)
+    octets = words.view(np.uint8)
+    digits = _HEX_QUADS[words.view(np.uint16)].view(np.uint8)  # (n, 32)
     used = 0
-    for begin, end in _UUID_GROUPS:
+    for begin, end in _UUID_RUNS:
         chars[:, at + begin : at + end] = digits[:, used : used + end - begin]
         used += end - begin
         if end < 36:
@@ -135,12 +159,18 @@ def _timestamp_tails(then: str) -> pa.Array:
     return _strings(tails + [then] * _TAIL_CODES)
 
 
-_TIMES_OF_DAY = np.frombuffer(
-    "".join(
-        f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)
-    ).encode(),
-    dtype=np.uint8,
-).reshape(-1, 8)
+def _times_of_day() -> np.ndarray:
+    """`HH:MM:SS` of every second of a day, one row each."""
+    second = np.arange(86_400)
+    chars = np.empty((86_400, 8), dtype=np.uint8)
+    chars[:, 2::3] = ord(":")
+    for column, value in ((0, second // 3600), (3, second // 60 % 60), (6, second % 60)):
+        chars[:, column] = ord("0") + value // 10
+        chars[:, column + 1] = ord("0") + value % 10
+    return chars
+
+
+_TIMES_OF_DAY = _times_of_day()
 
 
 def _dates(first: int, end: int) -> np.ndarray:
@@ -179,17 +209,25 @@ _END = "}\n"
 _MAX_DURATION_TENTHS = 300_000  # API call durations are at most 30 s, with one decimal
 
 
+def _constant(text: str) -> pa.Scalar:
+    """A string scalar (from an array: converting a Python string would import pandas)."""
+    return _strings([text])[0]
+
+
 def _durations(then: str) -> pa.Array:
     """`,"duration_ms":` and each number of tenths of a millisecond as a decimal, then `then`."""
     tenths = np.arange(_MAX_DURATION_TENTHS + 1)
     return pc.binary_join_element_wise(
-        ',"duration_ms":',
-        pc.cast(pa.array(tenths // 10), pa.string()),
-        ".",
-        pc.cast(pa.array(tenths % 10), pa.string()),
-        then,
-        "",
+        _constant(',"duration_ms":'),
+        pc.cast(_numbers(tenths // 10), pa.string()),
+        _constant("."),
+        pc.cast(_numbers(tenths % 10), pa.string()),
+        _constant(then),
+        _constant(""),
     )
+
+
+_NOTHING = _constant("")  # the separator of the pieces
 
 
 class LineWriter:
@@ -276,7 +314,7 @@ class LineWriter:
             _integers(number, number >= 0),
             _picked(self.properties_tails, self._properties_tail(rows, event_type)),
         ]
-        return pc.binary_join_element_wise(*pieces, "", null_handling="skip")
+        return pc.binary_join_element_wise(*pieces, _NOTHING, null_handling="skip")
 
     def _properties_tail(self, rows: Frame, event_type: np.ndarray) -> np.ndarray:
         measure = rows["measure"]
