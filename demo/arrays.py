@@ -19,7 +19,7 @@ def concat_frames(parts: list[Frame], columns: Columns) -> Frame:
     return {
         name: np.concatenate(
             [
-                part[name].astype(dtype) if name in part else np.full(size, fill, dtype)
+                part[name].astype(dtype, copy=False) if name in part else np.full(size, fill, dtype)
                 for part, size in zip(parts, sizes, strict=True)
             ]
         )

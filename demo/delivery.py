@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from demo.arrays import Columns, Frame, concat_frames, frame_length, lognormal_ms, take_rows
+from demo.arrays import Columns, Frame, frame_length, lognormal_ms, take_rows
 from demo.dirt import Junk
 from demo.rhythm import DAY_MS, HOUR_MS, Plan
 from demo.traffic import EVENT_COLUMNS
@@ -49,8 +49,11 @@ LINE_COLUMNS: Columns = {
 Stash = defaultdict[int, list[Frame]]  # window -> events received in it, delivered earlier
 
 
-def receive(plan: Plan, rng: np.random.Generator, events: Frame, window: int, dirt: bool) -> Frame:
-    """Adds event ids, receipt times and timestamp forms; with dirt, late arrivals and copies."""
+def receive(
+    plan: Plan, rng: np.random.Generator, events: Frame, window: int, dirt: bool
+) -> list[Frame]:
+    """Adds event ids, receipt times and timestamp forms; with dirt, late arrivals. Returns the
+    events and, with dirt, their redelivered copies."""
     n = frame_length(events)
     counter = (np.uint64(window) << np.uint64(32)) | np.arange(n, dtype=np.uint64)
     events["event_key"] = counter ^ plan.event_salt
@@ -69,8 +72,8 @@ def receive(plan: Plan, rng: np.random.Generator, events: Frame, window: int, di
     events["channel"][rng.random(n) < NO_CHANNEL_RATE] = -1
     events["copy"] = np.zeros(n, dtype=bool)
     if not dirt:
-        return events
-    return concat_frames([events, redeliveries(rng, events)], LINE_COLUMNS)
+        return [events]
+    return [events, redeliveries(rng, events)]
 
 
 def redeliveries(rng: np.random.Generator, events: Frame) -> Frame:
@@ -89,31 +92,73 @@ def redeliveries(rng: np.random.Generator, events: Frame) -> Frame:
 
 
 @dataclass(frozen=True)
-class WindowLines:
-    """The lines of one delivery window, in delivery order: `events` sorted by receipt, and
-    `junk` lines, the `i`-th of which comes after `junk_after[i]` events."""
+class DeliveredEvents:
+    """Events received in one window, in delivery order, and where the junk lines go."""
 
-    events: Frame
+    events: Frame  # sorted by receipt
+    junk: Junk  # sorted by receipt
+    junk_after: np.ndarray  # the `i`-th junk line comes after `junk_after[i]` events
+
+
+@dataclass(frozen=True)
+class WindowLines:
+    """The lines received in one delivery window: `parts` of events (each frame with the rows
+    of it received in this window, or None for all of them), malformed and blank lines."""
+
+    parts: list[tuple[Frame, np.ndarray | None]]
     junk: Junk
-    junk_after: np.ndarray
+    junk_received: np.ndarray
+
+    def rows(self, name: str) -> np.ndarray:
+        """One column of the window's events, part after part."""
+        return np.concatenate(
+            [part[name] if rows is None else part[name][rows] for part, rows in self.parts]
+        )
 
     @property
     def lines(self) -> int:
-        return frame_length(self.events) + len(self.junk.lines)
+        events = sum(frame_length(p) if rows is None else len(rows) for p, rows in self.parts)
+        return events + len(self.junk.lines)
+
+    def in_delivery_order(self) -> DeliveredEvents:
+        """By receipt time; events before junk received at the same instant, and otherwise in
+        the order of the parts."""
+        begin = 0
+        selected = []
+        for part, rows in self.parts:
+            size = frame_length(part)
+            selected.append(begin + (np.arange(size) if rows is None else rows))
+            begin += size
+        chosen = np.concatenate(selected)
+        received = np.concatenate([part["received"] for part, _ in self.parts])
+        order = chosen[np.argsort(received[chosen], kind="stable")]
+        events = {
+            name: np.concatenate([part[name] for part, _ in self.parts])[order]
+            for name in LINE_COLUMNS
+        }
+        junk_order = np.argsort(self.junk_received, kind="stable")
+        junk_after = np.searchsorted(
+            events["received"], self.junk_received[junk_order], side="right"
+        )
+        return DeliveredEvents(events, self.junk.reordered(junk_order), junk_after)
 
 
 def window_lines(
-    plan: Plan, events: Frame, window: int, junk: Junk, junk_received: np.ndarray, stash: Stash
+    plan: Plan,
+    parts: list[Frame],
+    window: int,
+    junk: Junk,
+    junk_received: np.ndarray,
+    stash: Stash,
 ) -> WindowLines:
     """The lines received in `window`: earlier windows' stashed events, this window's own and
-    its junk, by receipt time (events before junk received at the same instant). Events
-    received in a later window go to `stash`."""
-    due = plan.window_of(events["received"])
-    for later in np.unique(due[(due > window) & (due < plan.windows)]):
-        stash[int(later)].append(take_rows(events, np.flatnonzero(due == later)))
-    parts = [*stash.pop(window, []), take_rows(events, np.flatnonzero(due == window))]
-    lines = concat_frames(parts, LINE_COLUMNS)
-    lines = take_rows(lines, np.argsort(lines["received"], kind="stable"))
-    order = np.argsort(junk_received, kind="stable")
-    junk_after = np.searchsorted(lines["received"], junk_received[order], side="right")
-    return WindowLines(lines, junk.reordered(order), junk_after)
+    its junk. Events received in a later window go to `stash`."""
+    due_now: list[tuple[Frame, np.ndarray | None]] = [
+        (part, None) for part in stash.pop(window, [])
+    ]
+    for part in parts:
+        due = plan.window_of(part["received"])
+        for later in np.unique(due[(due > window) & (due < plan.windows)]):
+            stash[int(later)].append(take_rows(part, np.flatnonzero(due == later)))
+        due_now.append((part, np.flatnonzero(due == window)))
+    return WindowLines(due_now, junk, junk_received)

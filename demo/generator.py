@@ -65,14 +65,14 @@ class Tally:
         self.lines = 0
 
     def add(self, window: WindowLines) -> None:
-        first = ~window.events["copy"]
+        first = ~window.rows("copy")
         self.events += int(first.sum())
         self.copies += int((~first).sum())
-        self.types += np.bincount(window.events["type"][first], minlength=len(EVENT_TYPES))
+        self.types += np.bincount(window.rows("type")[first], minlength=len(EVENT_TYPES))
         malformed = window.junk.reasons[window.junk.reasons >= 0]
         self.reasons += np.bincount(malformed, minlength=len(REJECTION_REASONS))
         self.blanks += int((window.junk.reasons < 0).sum())
-        self.late += int(window.events["late"][first].sum())
+        self.late += int(window.rows("late")[first].sum())
         self.lines += window.lines
 
 

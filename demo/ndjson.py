@@ -347,11 +347,12 @@ def _data(text: pa.Array, begin: int, end: int) -> memoryview:
 
 def _write_lines(writer: LineWriter, out: BinaryIO, window: WindowLines) -> None:
     """The window's events by slices, each malformed or blank line where it belongs."""
-    junk = list(zip(window.junk_after.tolist(), window.junk.lines, strict=True))
-    events = frame_length(window.events)
+    delivered = window.in_delivery_order()
+    junk = list(zip(delivered.junk_after.tolist(), delivered.junk.lines, strict=True))
+    events = frame_length(delivered.events)
     for begin in range(0, events, SLICE_ROWS):
         end = min(begin + SLICE_ROWS, events)
-        text = writer.text(take_rows(window.events, slice(begin, end)))
+        text = writer.text(take_rows(delivered.events, slice(begin, end)))
         done = begin
         while junk and junk[0][0] <= end:
             after, line = junk.pop(0)
