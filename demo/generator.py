@@ -32,6 +32,8 @@ WRITERS = 2  # worker threads writing files
 
 @dataclass(frozen=True)
 class GenerateResult:
+    """What `generate()` wrote."""
+
     out_dir: Path
     start_date: dt.date
     days: int
@@ -46,10 +48,6 @@ class GenerateResult:
     late_events: int  # valid events first received >= 1 h after they occurred
     events_by_type: dict[str, int]
     elapsed_seconds: float
-
-    @property
-    def events_per_second(self) -> float:
-        return self.valid_events / self.elapsed_seconds if self.elapsed_seconds else 0.0
 
 
 class Tally:
@@ -76,11 +74,19 @@ class Tally:
         self.lines += window.lines
 
 
-def _check_arguments(days: int, events: int, seed: int, organizations: int, bots: int) -> None:
+def _first_day(
+    days: int, events: int, seed: int, organizations: int, bots: int, start_date: dt.date | None
+) -> dt.date:
+    """The run's first day (by default `days` days before today, UTC), arguments checked."""
     if days < 1 or events < 0 or seed < 0:
         raise ValueError("days must be >= 1, events and seed >= 0")
     if not 1 <= organizations <= bots:
         raise ValueError("need 1 <= organizations <= bots")
+    start = start_date or dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days)
+    # Epoch milliseconds then have 13 digits and years 4, as the line layout expects.
+    if not dt.date(2002, 1, 1) <= start <= dt.date(2200, 1, 1):
+        raise ValueError("start_date must be between 2002 and 2200")
+    return start
 
 
 def _file_path(out_dir: Path, start: dt.date, window: int, suffix: str) -> Path:
@@ -99,6 +105,32 @@ def _draw_window(
     delivered = receive(plan, rng, events, window, dirt)
     junk, junk_received = junk_lines(plan, catalogue, rng, window, dirt)
     return window_lines(plan, delivered, window, junk, junk_received, stash), drawn
+
+
+class _Files:
+    """Landing files written by worker threads (numpy, arrow and file writes release the GIL)
+    while the caller draws the next windows; at most `WRITERS` windows wait for a worker."""
+
+    def __init__(self, catalogue: Catalogue, pool: ThreadPoolExecutor, compress: bool) -> None:
+        self.writer = LineWriter(catalogue)
+        self.pool = pool
+        self.compress = compress
+        self.pending: list[Future[int]] = []
+        self.count = 0
+        self.bytes = 0
+
+    def write(self, lines: WindowLines, path: Path, delivered_ms: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        while len(self.pending) > WRITERS:
+            self.bytes += self.pending.pop(0).result()
+        self.pending.append(
+            self.pool.submit(write_window, self.writer, lines, path, self.compress, delivered_ms)
+        )
+        self.count += 1
+
+    def finish(self) -> None:
+        self.bytes += sum(f.result() for f in self.pending)
+        self.pending = []
 
 
 def generate(
@@ -121,24 +153,17 @@ def generate(
     before today (UTC), so the data ends at today's midnight. With `dirt`: redelivered
     duplicates, late arrivals, malformed lines covering every rejection reason, blank lines.
     """
-    _check_arguments(days, events, seed, organizations, bots)
-    start = start_date or dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days)
-    if not dt.date(2002, 1, 1) <= start <= dt.date(2200, 1, 1):
-        raise ValueError("start_date must be between 2002 and 2200")
+    start = _first_day(days, events, seed, organizations, bots, start_date)
     began = time.perf_counter()
     dirt = dirt and events > 0
     catalogue = Catalogue(organizations, bots)
-    malformed = malformed_total(events) if dirt else 0
-    plan = plan_run(catalogue, start, days, events, seed, malformed)
+    plan = plan_run(catalogue, start, days, events, seed, malformed_total(events) if dirt else 0)
     suffix = ".ndjson.gz" if gzip else ".ndjson"
     stash: Stash = defaultdict(list)
     tally = Tally()
-    files = generated = written = 0
-    pending: list[Future[int]] = []
-    writer = LineWriter(catalogue)
-    # Workers turn windows into files (numpy, arrow and file writes release the GIL) while this
-    # thread draws the next windows.
+    generated = 0
     with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        files = _Files(catalogue, pool, gzip)
         for window in range(plan.windows):
             target = int(plan.goal[window]) - generated
             lines, drawn = _draw_window(plan, catalogue, seed, window, target, dirt, stash)
@@ -146,25 +171,20 @@ def generate(
             tally.add(lines)
             if lines.lines:
                 path = _file_path(out_dir, start, window, suffix)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                while len(pending) > WRITERS:  # bounds the windows held in memory
-                    written += pending.pop(0).result()
-                delivered_ms = plan.window_start_ms(window + 1)
-                pending.append(pool.submit(write_window, writer, lines, path, gzip, delivered_ms))
-                files += 1
+                files.write(lines, path, plan.window_start_ms(window + 1))
             if progress and (window + 1) % WINDOWS_PER_DAY == 0:
                 progress(
-                    f"{start + dt.timedelta(days=window // WINDOWS_PER_DAY)}: {files} files, "
-                    f"{tally.lines:,} lines, {tally.events:,} events "
+                    f"{start + dt.timedelta(days=window // WINDOWS_PER_DAY)}: {files.count} "
+                    f"files, {tally.lines:,} lines, {tally.events:,} events "
                     f"({time.perf_counter() - began:.1f} s)"
                 )
-        written += sum(f.result() for f in pending)
+        files.finish()
     return GenerateResult(
         out_dir=Path(out_dir),
         start_date=start,
         days=days,
-        files_written=files,
-        bytes_written=written,
+        files_written=files.count,
+        bytes_written=files.bytes,
         lines_written=tally.lines,
         valid_events=tally.events,
         duplicate_lines=tally.copies,
