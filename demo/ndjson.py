@@ -39,6 +39,7 @@ from demo.traffic import (
     GOAL,
     IMPRESSION,
     INTENT_MATCHED,
+    MAX_API_DURATION_MS,
     USER_MESSAGE,
 )
 from ingest.vocabulary import EVENT_TYPES
@@ -206,7 +207,7 @@ _PROPERTIES_HEAD = {  # event type -> the opening before a label, and what follo
 }
 _NO_TEXT = ',"properties":{}'  # a user message without text
 _END = "}\n"
-_MAX_DURATION_TENTHS = 300_000  # API call durations are at most 30 s, with one decimal
+_MAX_DURATION_TENTHS = MAX_API_DURATION_MS * 10  # API call durations have one decimal
 
 
 def _constant(text: str) -> pa.Scalar:
@@ -281,7 +282,7 @@ class LineWriter:
             ["}" + _END],
             [f'{label}"}}{_END}' for label in labels],
             [f',"reason":"{label}"}}{_END}' for label in labels],
-            [f',"confidence":{k / 1000!r}}}{_END}' for k in range(1001)],
+            [f',"confidence":{k / 1000!r}}}{_END}' for k in range(1001)],  # 0 to 1
         ]
         starts = np.cumsum([0, *(len(segment) for segment in segments)])
         self.text_tails, self.reason_tails, self.confidence_tails, self.duration_tails = starts[2:]
@@ -317,6 +318,7 @@ class LineWriter:
         return pc.binary_join_element_wise(*pieces, _NOTHING, null_handling="skip")
 
     def _properties_tail(self, rows: Frame, event_type: np.ndarray) -> np.ndarray:
+        """Each row's code in `properties_tails`."""
         measure = rows["measure"]
         has_measure = ~np.isnan(measure)
         detail = rows["detail"]

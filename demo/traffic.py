@@ -38,32 +38,17 @@ from demo.rhythm import DAY_MS, EVENTS_PER_VISIT, HOUR_MS, HOURS_PER_WINDOW, WIN
 from ingest.vocabulary import EVENT_TYPES, RATING_RANGE
 
 # Event type codes: positions in the contract's list.
-(
-    IMPRESSION,
-    CONVERSATION_START,
-    USER_MESSAGE,
-    FEEDBACK,
-    BOT_MESSAGE,
-    INTENT_MATCHED,
-    API_CALL,
-    GOAL,
-    HANDOVER,
-    CONVERSATION_END,
-) = (
-    EVENT_TYPES.index(name)
-    for name in (
-        "impression",
-        "conversation_start",
-        "user_message",
-        "feedback",
-        "bot_message",
-        "intent_matched",
-        "api_call",
-        "goal",
-        "handover",
-        "conversation_end",
-    )
-)
+_TYPE_CODE = {name: code for code, name in enumerate(EVENT_TYPES)}
+IMPRESSION = _TYPE_CODE["impression"]
+CONVERSATION_START = _TYPE_CODE["conversation_start"]
+USER_MESSAGE = _TYPE_CODE["user_message"]
+FEEDBACK = _TYPE_CODE["feedback"]
+BOT_MESSAGE = _TYPE_CODE["bot_message"]
+INTENT_MATCHED = _TYPE_CODE["intent_matched"]
+API_CALL = _TYPE_CODE["api_call"]
+GOAL = _TYPE_CODE["goal"]
+HANDOVER = _TYPE_CODE["handover"]
+CONVERSATION_END = _TYPE_CODE["conversation_end"]
 
 # An event's columns: what each holds depends on its type.
 EVENT_COLUMNS: Columns = {
@@ -83,6 +68,7 @@ USE_CASE_RATE = 0.55  # of conversations
 OUTCOME_P = (0.6, 0.2, 0.2)  # success, failure, abandoned
 FALLBACK_RATE = 0.12
 API_RATE = 0.15  # per turn, besides the use case's own call
+MAX_API_DURATION_MS = 30_000  # durations have one decimal, from 5 ms to this
 STATUS_CODES = np.array([200, 201, 400, 401, 404, 429, 500, 502, 503])
 STATUS_P = (0.90, 0.02, 0.015, 0.01, 0.02, 0.005, 0.02, 0.005, 0.005)
 RATINGS = np.arange(RATING_RANGE[0], RATING_RANGE[1] + 1)
@@ -116,6 +102,8 @@ class Visits:
 
 
 def draw_visits(rng: np.random.Generator, catalogue: Catalogue, n: int) -> Visits:
+    """`n` visits: the bot, page loads, whether and how long a conversation goes, its use case
+    and outcome, its tail, and which turns call an API."""
     bot = rng.choice(len(catalogue.bot_share), n, p=catalogue.bot_share)
     impressions = rng.geometric(0.55, n)
     chats = rng.random(n) < catalogue.engagement[bot]
@@ -272,7 +260,7 @@ def conversation_turns(
     user_at = chats.start[conversation] + segment_cumsum(user_gaps(rng, n, is_first), chats.turns)
     intent_at = user_at + rng.integers(80, 600, n)
     api = visits.api
-    duration = np.round(np.clip(rng.lognormal(np.log(250), 0.8, n), 5, 30_000), 1)
+    duration = np.round(np.clip(rng.lognormal(np.log(250), 0.8, n), 5, MAX_API_DURATION_MS), 1)
     api_at = intent_at + np.ceil(duration).astype(np.int64)
     goal_at = np.where(api, api_at, intent_at) + rng.integers(5, 60, n)
     answer_at = goal_at + rng.integers(100, 1_200, n)
