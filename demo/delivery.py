@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from demo.arrays import Columns, Frame, frame_length, lognormal_ms, take_rows
+from demo.arrays import Frame, frame_length, lognormal_ms, take_rows
 from demo.dirt import Junk
 from demo.rhythm import DAY_MS, HOUR_MS, Plan
 from demo.traffic import EVENT_COLUMNS
@@ -31,20 +31,20 @@ LATE_MS = HOUR_MS  # a late arrival is received at least this long after it occu
 NO_CHANNEL_RATE = 0.03  # events without the optional `channel`
 
 # A delivered event's columns: the event's, without the window-local visit and conversation
-# numbers, and how it is delivered.
-LINE_COLUMNS: Columns = {
-    **{name: spec for name, spec in EVENT_COLUMNS.items() if name not in ("visit", "conversation")},
-    "bot": (np.int16, 0),
-    "visitor_key": (np.uint64, 0),
-    "conversation_key": (np.uint64, 0),
-    "channel": (np.int8, -1),  # 0 web, 1 mobile, -1 not given
-    "event_key": (np.uint64, 0),
-    "received": (np.int64, 0),  # ms since the epoch
-    "occurred_form": (np.int8, 0),
-    "received_form": (np.int8, 0),
-    "late": (np.bool_, False),  # first delivery >= LATE_MS after it occurred
-    "copy": (np.bool_, False),  # a redelivery
-}
+# numbers, and who sent it and how it is delivered.
+LINE_COLUMNS = (
+    *(name for name in EVENT_COLUMNS if name not in ("visit", "conversation")),
+    "bot",  # index into the catalogue's bots
+    "visitor_key",  # uint64 hashed into the visitor_id
+    "conversation_key",  # uint64 hashed into the conversation_id
+    "channel",  # 0 web, 1 mobile, -1 not given
+    "event_key",  # uint64 hashed into the event_id
+    "received",  # ms since the epoch
+    "occurred_form",  # how occurred_at is written: see TIMESTAMP_OFFSETS
+    "received_form",
+    "late",  # first delivery >= LATE_MS after it occurred
+    "copy",  # a redelivery
+)
 
 Stash = defaultdict[int, list[Frame]]  # window -> events received in it, delivered earlier
 
