@@ -12,22 +12,21 @@ fail: every conversion is a `try_cast` or range-checked first.
 
 from __future__ import annotations
 
-EVENT_TYPES = (
-    "impression",
-    "conversation_start",
-    "user_message",
-    "feedback",
-    "bot_message",
-    "intent_matched",
-    "api_call",
-    "goal",
-    "handover",
-    "conversation_end",
+from ingest.vocabulary import (
+    CONFIDENCE_RANGE,
+    EVENT_TYPES,
+    MAX_LEAD_HOURS,
+    MIN_DURATION_MS,
+    OPTIONAL_STRINGS,
+    PAGE_EVENT_TYPE,
+    RATING_RANGE,
+    REQUIRED_STRINGS,
+    START_ACTIONS,
+    STATUS_CODE_RANGE,
+    TIMESTAMP_FIELDS,
 )
-START_ACTIONS = ("start_button", "teaser", "auto_start")
-REQUIRED_STRINGS = ("event_id", "event_type", "organization", "bot", "visitor_id")
-TIMESTAMP_FIELDS = ("occurred_at", "received_at")
-MAX_LEAD = "INTERVAL 24 HOUR"  # occurred_at may be at most this much after received_at
+
+MAX_LEAD = f"INTERVAL {MAX_LEAD_HOURS} HOUR"  # occurred_at may be this much after received_at
 
 # RFC 3339 date-time with a mandatory offset (a string without one is rejected): hours 00-23,
 # minutes and seconds 00-59 (no leap second 60, no hour 24), offsets up to +-23:59; `T`/`Z` in
@@ -39,7 +38,6 @@ RFC3339 = (
 # Accepted instants (UTC): years 0001 to 9999, what RFC 3339 and most tools can represent.
 MIN_EPOCH_MS, MAX_EPOCH_MS = -62_135_596_800_000, 253_402_300_799_999
 MIN_TIMESTAMP, MAX_TIMESTAMP = "0001-01-01 00:00:00", "9999-12-31 23:59:59.999999"
-OPTIONAL_STRINGS = ("channel", "page_url")
 BOM = "\ufeff"  # a UTF-8 byte-order mark at the start of a line is ignored
 INTEGER_TYPES = "('BIGINT', 'UBIGINT')"
 NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
@@ -156,28 +154,32 @@ def _property_rules() -> list[tuple[str, str]]:
         (
             f"event_type = 'feedback' AND ({prop('rating')} IS NULL "
             f"OR {prop('rating')} NOT IN {INTEGER_TYPES} "
-            f"OR {outside('rating', 1, 5)})",
-            "'feedback: properties.rating must be an integer from 1 to 5'",
+            f"OR {outside('rating', *RATING_RANGE)})",
+            "'feedback: properties.rating must be an integer from {} to {}'".format(*RATING_RANGE),
         ),
         non_empty_string("intent_matched", "intent"),
         (
             f"event_type = 'intent_matched' AND {prop('confidence')} IS NOT NULL "
             f"AND {prop('confidence')} <> 'NULL' AND ({prop('confidence')} NOT IN {NUMBER_TYPES} "
-            f"OR {outside('confidence', 0, 1)})",
-            "'intent_matched: properties.confidence must be a number from 0 to 1'",
+            f"OR {outside('confidence', *CONFIDENCE_RANGE)})",
+            "'intent_matched: properties.confidence must be a number from {} to {}'".format(
+                *CONFIDENCE_RANGE
+            ),
         ),
         non_empty_string("api_call", "api"),
         (
             f"event_type = 'api_call' AND ({prop('status_code')} IS NULL "
             f"OR {prop('status_code')} NOT IN {INTEGER_TYPES} "
-            f"OR {outside('status_code', 100, 599)})",
-            "'api_call: properties.status_code must be an integer from 100 to 599'",
+            f"OR {outside('status_code', *STATUS_CODE_RANGE)})",
+            "'api_call: properties.status_code must be an integer from {} to {}'".format(
+                *STATUS_CODE_RANGE
+            ),
         ),
         (
             f"event_type = 'api_call' AND {prop('duration_ms')} IS NOT NULL "
             f"AND {prop('duration_ms')} <> 'NULL' AND ({prop('duration_ms')} NOT IN {NUMBER_TYPES} "
-            f"OR {outside('duration_ms', 0)})",
-            "'api_call: properties.duration_ms must be a number >= 0'",
+            f"OR {outside('duration_ms', MIN_DURATION_MS)})",
+            f"'api_call: properties.duration_ms must be a number >= {MIN_DURATION_MS}'",
         ),
         non_empty_string("goal", "goal"),
     ]
@@ -211,11 +213,11 @@ def _rules() -> list[tuple[str, str]]:
     rules.append(
         (
             f"occurred_at > received_at + {MAX_LEAD}",
-            "'occurred_at is more than 24 hours after received_at'",
+            f"'occurred_at is more than {MAX_LEAD_HOURS} hours after received_at'",
         )
     )
     rules += [
-        (f"event_type <> 'impression' AND ({cond})", msg)
+        (f"event_type <> '{PAGE_EVENT_TYPE}' AND ({cond})", msg)
         for cond, msg in _required_string_rules("conversation_id")
     ]
     # optional strings (and an impression's conversation_id): absent or null, or a string

@@ -227,7 +227,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from ingest.synthetic import generate
+    from demo import generate
 
     result = generate(
         args.out,

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.synthetic import EVENT_TYPES, REJECTION_REASONS, GenerateResult, generate
+from demo import GenerateResult, generate
+from demo.dirt import REJECTION_REASONS
+from ingest.vocabulary import EVENT_TYPES
 
 START = dt.date(2026, 3, 2)  # a Monday
 DAYS = 7
