@@ -36,6 +36,7 @@ from demo.arrays import (
 from demo.catalogue import Catalogue
 from demo.rhythm import DAY_MS, EVENTS_PER_VISIT, HOUR_MS, HOURS_PER_WINDOW, WINDOWS_PER_DAY, Plan
 from ingest.vocabulary import EVENT_TYPES, RATING_RANGE
+from orchestration.metrics_config import default
 
 # Event type codes: positions in the contract's list.
 _TYPE_CODE = {name: code for code, name in enumerate(EVENT_TYPES)}
@@ -74,7 +75,8 @@ STATUS_P = (0.90, 0.02, 0.015, 0.01, 0.02, 0.005, 0.02, 0.005, 0.005)
 RATINGS = np.arange(RATING_RANGE[0], RATING_RANGE[1] + 1)
 RATING_P = (0.08, 0.07, 0.15, 0.30, 0.40)
 START_ACTION_P = (0.55, 0.30, 0.15)  # start_button, teaser, auto_start
-SESSION_LIMIT_MS = 600_000  # the default session inactivity limit (10 minutes)
+# the default session inactivity limit: gaps are drawn on both sides of it and exactly on it
+SESSION_LIMIT_MS = default("policies.userSession.expireOnInactivityInMinutes") * 60_000
 # User gap before a turn: normal, beyond the session limit, exactly 10:00, 9:59.999, next day.
 GAP_P = (0.925, 0.05, 0.01, 0.005, 0.01)
 
