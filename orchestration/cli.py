@@ -279,7 +279,7 @@ def _config_show(args: argparse.Namespace) -> int:
 
     from orchestration.config_history import version_with_hash
     from orchestration.metrics_config import ConfigError, load_config, parse_config
-    from orchestration.state import WarehousePaths, read_publish_stamp
+    from orchestration.state import StateUnreadable, WarehousePaths, read_publish_stamp
 
     if args.file and args.warehouse:
         _err("give FILE or --warehouse, not both")
@@ -292,7 +292,11 @@ def _config_show(args: argparse.Namespace) -> int:
     if args.warehouse:
         paths = WarehousePaths.for_warehouse(args.warehouse, args.state_dir)
         # what the published numbers were built with (a newer version may not be built yet)
-        stamp = read_publish_stamp(paths)
+        try:
+            stamp = read_publish_stamp(paths)
+        except StateUnreadable as exc:
+            _err(str(exc))
+            return EXIT_FAILED
         version = version_with_hash(paths, stamp.config_hash) if stamp else None
         if version is None:
             _err(f"no configuration recorded for {args.warehouse} (not published by this tool?)")

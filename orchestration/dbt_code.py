@@ -93,17 +93,25 @@ def model_asset_keys(
     """The asset keys of the given models (all when None), optionally of some schemas only."""
     nodes = manifest()["nodes"]
     ids = unique_ids if unique_ids is not None else nodes
-    keys = {TRANSLATOR.get_asset_key(nodes[uid]) for uid in ids if uid.startswith("model.")}
+    keys = {
+        TRANSLATOR.get_asset_key(nodes[uid])
+        for uid in ids
+        if uid.startswith("model.") and nodes[uid]["config"]["materialized"] != "ephemeral"
+    }
     return {k for k in keys if schemas is None or k.path[0] in set(schemas)}
 
 
 def dbt_test_check_keys(assets: set[dg.AssetKey]) -> set[dg.AssetCheckKey]:
-    """The asset checks (dbt data tests, as dagster-dbt names them) on `assets`."""
+    """The asset checks (dbt data tests, as dagster-dbt names them) on `assets`: a generic
+    test is on the node it is attached to, a singular test on its one upstream node."""
     nodes = manifest()["nodes"]
     keys = set()
     for node in nodes.values():
-        attached = node.get("attached_node")
-        if node["resource_type"] == "test" and attached in nodes:
+        if node["resource_type"] != "test":
+            continue
+        upstream = node.get("depends_on", {}).get("nodes", [])
+        attached = node.get("attached_node") or (upstream[0] if len(upstream) == 1 else None)
+        if attached in nodes:
             asset = TRANSLATOR.get_asset_key(nodes[attached])
             if asset in assets:
                 keys.add(dg.AssetCheckKey(asset, node["name"]))

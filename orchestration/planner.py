@@ -11,6 +11,7 @@ or calls Dagster, so each decision is unit-tested in milliseconds (tests/test_pl
     is_validated           whether a delivery day's stored quality outcome is current
     day_refusals           which ingested delivery days block the publish, and why
     publish_refusals       whether the build database may be published, and why not
+    untested_after_build   which dbt tests the build database has not passed as it is
     superseding_build      whether another run's build replaced the one this run made
     is_published           whether the published warehouse is what a build would make now
     plan_cli_run           what `servisbot-metrics run` executes
@@ -150,6 +151,20 @@ def publish_refusals(
             f"({build.untested[0]}{', ...' if len(build.untested) > 1 else ''}); run build_job"
         )
     return reasons
+
+
+def untested_after_build(
+    previous: BuildRecord | None,
+    is_subset: bool,
+    tests_of_built_models: set[str],
+    tests_run: set[str],
+) -> list[str]:
+    """The dbt tests (check keys) the build database has not passed as it is after a build of
+    some or all models: those of the models built that the run did not select (a hand-picked
+    Materialize without checks) and, after a build of some models, those still untested from
+    before that this build did not run."""
+    carried = set(previous.untested) if previous and is_subset else set()
+    return sorted((carried | tests_of_built_models) - tests_run)
 
 
 def superseding_build(build: BuildRecord | None, run_id: str, built_here: bool) -> str | None:

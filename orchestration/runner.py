@@ -63,11 +63,16 @@ def _check_days(days: list[str]) -> None:
         )
 
 
-def _is_published(pipeline: PipelineResource) -> bool:
+def _is_published(pipeline: PipelineResource, log: Callable[[str], None]) -> bool:
     """Whether the published warehouse is what a build would make now (planner.is_published)."""
     paths = pipeline.paths
+    try:
+        stamp = state.read_publish_stamp(paths)
+    except state.StateUnreadable as exc:
+        log(f"{exc}; building and publishing again to be sure")
+        return False
     return planner.is_published(
-        state.read_publish_stamp(paths),
+        stamp,
         planner.definition_hash(pipeline.metrics_config().content_hash, dbt_code.code_hash()),
         raw_layer_digest(paths.raw),
         suite_version(pipeline.max_reject_ratio),
@@ -206,7 +211,8 @@ def _run(
             + (", ..." if len(landing) > 3 else "")
         )
     pending = [p.delivery_date for p in scan.pending]
-    plan = planner.plan_cli_run(pending, len(days), full_refresh, lambda: _is_published(pipeline))
+    published = lambda: _is_published(pipeline, log)  # noqa: E731 (asked only when nothing is new)
+    plan = planner.plan_cli_run(pending, len(days), full_refresh, published)
     log(plan.message)
     if plan.job == REFRESH_JOB:
         tags = {RANGE_START_TAG: plan.days[0], RANGE_END_TAG: plan.days[-1]}

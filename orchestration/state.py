@@ -253,19 +253,27 @@ class PublishStamp:
         return sorted((k, str(v)) for k, v in asdict(self).items())
 
 
+class StateUnreadable(RuntimeError):
+    """A state record exists but cannot be read now; the message says why."""
+
+
 def read_publish_stamp(paths: WarehousePaths) -> PublishStamp | None:
     """The stamp inside the published warehouse, or None when nothing was published (or the
-    file was not published by this tool)."""
+    file was not published by this tool). StateUnreadable when the file cannot be opened (a
+    process holds it read-write, e.g. a DuckDB session not opened read-only)."""
     if not paths.warehouse.exists():
         return None
     try:
         con = duckdb.connect(str(paths.warehouse), read_only=True)
-    except duckdb.Error:
-        return None
+    except duckdb.Error as exc:
+        raise StateUnreadable(
+            f"cannot open the published warehouse {paths.warehouse} read-only: "
+            f"{str(exc).splitlines()[0]}"
+        ) from None
     try:
         rows = dict(con.execute("SELECT key, value FROM marts.publish_info").fetchall())
-    except duckdb.Error:
-        return None
+    except duckdb.CatalogException:
+        return None  # not published by this tool
     finally:
         con.close()
     known = {f.name for f in fields(PublishStamp)}

@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from orchestration import dbt_code
 from orchestration.assets.dbt import dbt_models
 from orchestration.assets.ingest import RAW_EVENTS, raw_layer, raw_quality
 from orchestration.assets.publish import PUBLISHED_WAREHOUSE, published_warehouse
@@ -69,6 +70,9 @@ def test_code_location_loads_with_lineage():
         "kpi_daily_starts_equal_successes_failures_abandons",
         "has_every_day_usage_daily_metric_date",
     } <= checks
+    # the sensors and the publish gate name dbt tests as dagster-dbt does
+    assert dbt_code.dbt_test_check_keys(set(dbt_models.keys)) == set(dbt_models.check_keys)
+    assert dbt_code.model_asset_keys() == set(dbt_models.keys)
     assert {s.name for s in repo.sensor_defs} == {"landing_sensor", "config_sensor"}
     assert {s.name for s in repo.schedule_defs} == {"daily_refresh"}
 

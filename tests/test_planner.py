@@ -196,3 +196,21 @@ def test_config_rebuild_skips():
     assert "requested" in planner.config_rebuild_skip(BUILT, changed, "h", asked, 200, 3600)
     assert planner.config_rebuild_skip(BUILT, changed, "h", asked, 4000, 3600) is None
     assert planner.config_rebuild_skip(BUILT, changed, "h2", asked, 200, 3600) is None
+
+
+def test_tests_a_build_skipped_stay_untested_until_run():
+    before = BuildRecord(**{**BUILT.__dict__, "untested": ["a:unique_a"]})
+    # a whole build with every test: nothing left untested, whatever was before
+    assert (
+        planner.untested_after_build(
+            before, False, {"a:unique_a", "b:unique_b"}, {"a:unique_a", "b:unique_b"}
+        )
+        == []
+    )
+    # a build of model b without its tests: b's tests are untested, and a's still are
+    assert planner.untested_after_build(before, True, {"b:unique_b"}, set()) == [
+        "a:unique_a",
+        "b:unique_b",
+    ]
+    # a build of model a with its tests clears them
+    assert planner.untested_after_build(before, True, {"a:unique_a"}, {"a:unique_a"}) == []

@@ -34,10 +34,11 @@ def _vars_not_logged(vars_text: str, where: str) -> Iterator[None]:
     try:
         yield
     except DagsterDbtCliRuntimeError as exc:  # its description quotes the command line too
-        raise DagsterDbtCliRuntimeError(
+        shortened = DagsterDbtCliRuntimeError(
             description=(exc.description or "").replace(vars_text, placeholder),
             metadata=exc.metadata,
-        ) from None
+        )
+        raise shortened.with_traceback(exc.__traceback__) from None
     finally:
         logger.removeFilter(shorten)
 
@@ -107,6 +108,7 @@ def dbt_models(
             if context.is_subset and previous and previous.raw_digest
             else raw_layer_digest(paths.raw)
         )
+        selected = set(context.selected_asset_keys)
         state.mark_build_started(paths)
         with _vars_not_logged(dbt_vars, f"args.vars in {paths.dbt_target / 'run_results.json'}"):
             yield from dbt.cli(args, context=context, target_path=paths.dbt_target).stream()
@@ -118,10 +120,11 @@ def dbt_models(
                 config_vars=metrics.dbt_vars(),
                 raw_digest=raw_digest,
                 build_id=context.run.run_id,
-                untested=sorted(
-                    key.to_user_string()
-                    for key in dbt_code.dbt_test_check_keys(set(context.selected_asset_keys))
-                    - set(context.selected_asset_check_keys)
+                untested=planner.untested_after_build(
+                    previous,
+                    context.is_subset,
+                    {k.to_user_string() for k in dbt_code.dbt_test_check_keys(selected)},
+                    {k.to_user_string() for k in context.selected_asset_check_keys},
                 ),
             ),
         )
