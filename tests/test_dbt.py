@@ -11,12 +11,15 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import REPO, sbm
+from conftest import REPO
 
 from ingest.landing import delivery_days
 from ingest.raw_layer import ingest_day
 from orchestration.metrics_config import load_config
 from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR
+
+# One worker runs the module: its tests share the module's dbt build (built_state).
+pytestmark = pytest.mark.xdist_group("dbt")
 
 
 def _dbt(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -87,17 +90,9 @@ def test_unit_tests_pass(built_state: Path):
     assert _passed(_dbt(built_state, "test", "--select", "test_type:unit")) >= 15
 
 
-def test_demo_configuration_gives_kpis(demo_landing: Path, tmp_path: Path):
-    warehouse = tmp_path / "wh.duckdb"
-    sbm(
-        "run",
-        "--landing",
-        demo_landing,
-        "--warehouse",
-        warehouse,
-        "--config",
-        REPO / "config/demo-metrics.yaml",
-    )
+def test_demo_configuration_gives_kpis(dashboard_warehouse: Path):
+    # the session's `servisbot-metrics run` of the demo landing folder with the demo configuration
+    warehouse = dashboard_warehouse
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         outcomes = dict(

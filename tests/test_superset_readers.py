@@ -31,6 +31,9 @@ from readers_load import (
 )
 from superset_server import ASSETS, Superset, running_superset
 
+# A Superset server; one worker runs the module (its server is started once).
+pytestmark = [pytest.mark.server, pytest.mark.xdist_group("superset-readers")]
+
 FIRST_DAYS = 4  # published before the readers start; each later demo day is one more publish
 PUBLISHES = 3
 DUCKDB_READERS = 8
