@@ -36,6 +36,27 @@ def pytest_configure(config: pytest.Config) -> None:
     import orchestration.assets.dbt  # noqa: F401
 
 
+# The longest modules first. xdist (--dist loadgroup) hands tests to its workers in this order,
+# after the groups: a long test started last would keep one worker busy while the other idles.
+LONGEST_FIRST = (
+    "test_incremental.py",
+    "test_dagster_ui.py",
+    "test_orchestration.py",
+    "test_pipeline_run.py",
+    "test_config_apply.py",
+    "test_unreadable_files.py",
+    "test_postgres_instance.py",
+    "test_config_sensitivity.py",
+    "test_definitions.py",
+    "test_line_rules_fuzz.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: modules stay whole
+
+
 def sbm(
     *args: object, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
