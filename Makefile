@@ -26,8 +26,8 @@ SBM := .venv/bin/servisbot-metrics
 CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 
 CHROMIUM ?= /usr/bin/chromium
-# pytest on both cores of the reference machine (pytest-xdist). A module that shares a server or
-# a build between its tests carries an xdist_group mark, and runs on one worker.
+# pytest on both cores of the reference machine (pytest-xdist). A module whose tests share a server
+# or a build runs on one worker (tests/conftest.py, ONE_WORKER_MODULES).
 PYTEST_WORKERS ?= 2
 PYTEST := .venv/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 

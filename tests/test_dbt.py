@@ -18,9 +18,6 @@ from ingest.raw_layer import ingest_day
 from orchestration.metrics_config import load_config
 from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR
 
-# One worker runs the module: its tests share the module's dbt build (built_state).
-pytestmark = pytest.mark.xdist_group("dbt")
-
 
 def _dbt(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
     dbt_vars = {

@@ -31,8 +31,8 @@ from readers_load import (
 )
 from superset_server import ASSETS, Superset, running_superset
 
-# A Superset server; one worker runs the module (its server is started once).
-pytestmark = [pytest.mark.server, pytest.mark.xdist_group("superset-readers")]
+# A Superset server (one worker runs the module: conftest.ONE_WORKER_MODULES).
+pytestmark = pytest.mark.server
 
 FIRST_DAYS = 4  # published before the readers start; each later demo day is one more publish
 PUBLISHES = 3
