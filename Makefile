@@ -1,4 +1,5 @@
-# servisbot-metrics: `make up` runs everything on demo data; `make test` runs the whole suite.
+# servisbot-metrics: `make up` runs everything on demo data; `make check` runs lint and the tests
+# that need no server, `make test` the whole suite.
 # Both set up what they need on a fresh machine (uv, the two locked environments).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -25,8 +26,12 @@ SBM := .venv/bin/servisbot-metrics
 CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 
 CHROMIUM ?= /usr/bin/chromium
+# pytest on both cores of the reference machine (pytest-xdist). A module whose tests share a server
+# or a build runs on one worker (tests/conftest.py, ONE_WORKER_MODULES).
+PYTEST_WORKERS ?= 2
+PYTEST := .venv/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
-.PHONY: help up setup uv browser postgres demo-data config-file run docs superset-setup serve test lint clean
+.PHONY: help up setup uv browser postgres demo-data config-file run docs superset-setup serve check test lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -93,10 +98,11 @@ postgres:  ## Debian's PostgreSQL server for the test of Dagster's PostgreSQL st
 		$(call APT_INSTALL,postgresql); \
 	fi
 
-test: setup browser postgres  ## lint and run the whole test suite (what CI runs)
-	.venv/bin/ruff check .
-	.venv/bin/ruff format --check .
-	.venv/bin/pytest
+check: lint  ## lint, and every test that needs no server (no Superset, `dagster dev`, browser, PostgreSQL)
+	$(PYTEST) -m "not server"
+
+test: setup browser postgres lint  ## lint and run the whole test suite (what CI runs)
+	$(PYTEST)
 
 lint: setup  ## ruff lint and format check
 	.venv/bin/ruff check .

@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from shared_artifacts import build_once
 
 from orchestration import dbt_code
 from orchestration.instance import instance_for
@@ -24,13 +25,63 @@ os.environ.setdefault("SBM_SETTLE_SECONDS", "0")
 REPO = Path(__file__).resolve().parent.parent
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    dbt_code.prepare()  # the definitions read the dbt manifest (as `make setup` and the CLI do)
-
-
 SBM = str(Path(sys.executable).parent / "servisbot-metrics")
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 DEMO_DAYS, DEMO_EVENTS, DEMO_SEED = 7, 40_000, 11
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    # The dbt manifest that the Dagster definitions load (dbt_project/target), parsed when
+    # missing or stale, as `make setup` and the CLI do. Here, once, before xdist starts its
+    # workers: two workers parsing at once would both write it, and one could read it half
+    # written.
+    dbt_code.prepare()
+
+
+# The longest modules first. xdist (--dist loadgroup) hands tests to its workers in this order,
+# after the groups: a long test started last would keep one worker busy while the other idles.
+LONGEST_FIRST = (
+    "test_incremental.py",
+    "test_dagster_ui.py",
+    "test_orchestration.py",
+    "test_pipeline_run.py",
+    "test_config_apply.py",
+    "test_unreadable_files.py",
+    "test_postgres_instance.py",
+    "test_config_sensitivity.py",
+    "test_definitions.py",
+    "test_line_rules_fuzz.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: modules stay whole
+
+
+# Modules whose tests share a module-scoped server or build: xdist runs each on one worker.
+# (pytest-xdist 3.8's own `xdist_group` mark cannot do it under pytest 9.2: it renames the item
+# through `item._nodeid`, which pytest 9.2 no longer reads, so every test is scheduled alone.)
+ONE_WORKER_MODULES = frozenset(
+    {"tests/test_superset.py", "tests/test_superset_readers.py", "tests/test_dbt.py"}
+)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """For --dist loadgroup: each test is a unit of work, except that the modules above are one
+    unit each (xdist starts the largest units first, then the others in collection order)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER_MODULES else nodeid
+
+    return ModuleGroupScheduling(config, log)
 
 
 def sbm(
@@ -103,37 +154,47 @@ def published_tables(warehouse: Path) -> list[str]:
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "config" / "demo-metrics.yaml"
 
 
+# The session fixtures below are built once per pytest run, even with several xdist workers
+# (shared_artifacts.build_once), and are read-only: a test that changes one works on a copy.
+
+
 @pytest.fixture(scope="session")
 def demo_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    landing = tmp_path_factory.mktemp("demo") / "landing"
-    sbm(
-        "generate",
-        "--out",
-        landing,
-        "--days",
-        DEMO_DAYS,
-        "--events",
-        DEMO_EVENTS,
-        "--seed",
-        DEMO_SEED,
-    )
-    return landing
+    def generate(folder: Path) -> None:
+        sbm(
+            "generate",
+            "--out",
+            folder / "landing",
+            "--days",
+            DEMO_DAYS,
+            "--events",
+            DEMO_EVENTS,
+            "--seed",
+            DEMO_SEED,
+        )
+
+    return build_once(tmp_path_factory, "demo", generate) / "landing"
 
 
 @pytest.fixture(scope="session")
 def published_warehouse(demo_landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A warehouse published by `servisbot-metrics run` over the demo landing folder."""
-    warehouse = tmp_path_factory.mktemp("published") / "warehouse.duckdb"
-    sbm("run", "--landing", demo_landing, "--warehouse", warehouse)
-    return warehouse
+
+    def publish(folder: Path) -> None:
+        sbm("run", "--landing", demo_landing, "--warehouse", folder / "warehouse.duckdb")
+
+    return build_once(tmp_path_factory, "published", publish) / "warehouse.duckdb"
 
 
 @pytest.fixture(scope="session")
 def dashboard_warehouse(demo_landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A warehouse published with the demo configuration (KPI dashboards, Europe/Dublin)."""
-    warehouse = tmp_path_factory.mktemp("dashboards") / "warehouse.duckdb"
-    sbm("run", "--landing", demo_landing, "--warehouse", warehouse, "--config", DEMO_CONFIG)
-    return warehouse
+
+    def publish(folder: Path) -> None:
+        warehouse = folder / "warehouse.duckdb"
+        sbm("run", "--landing", demo_landing, "--warehouse", warehouse, "--config", DEMO_CONFIG)
+
+    return build_once(tmp_path_factory, "dashboards", publish) / "warehouse.duckdb"
 
 
 @dataclass(frozen=True)
@@ -184,13 +245,16 @@ def days_of(landing: Path) -> list[str]:
 @pytest.fixture(scope="session")
 def base_site(demo_landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Site:
     """Published over every demo day but the last (files copied with their times)."""
-    root = tmp_path_factory.mktemp("base")
-    site = Site(root / "landing", root / "wh.duckdb")
-    site.landing.mkdir()
-    for day in days_of(demo_landing)[:-1]:
-        shutil.copytree(demo_landing / day, site.landing / day)
-    site.run()
-    return site
+
+    def publish(root: Path) -> None:
+        site = Site(root / "landing", root / "wh.duckdb")
+        site.landing.mkdir()
+        for day in days_of(demo_landing)[:-1]:
+            shutil.copytree(demo_landing / day, site.landing / day)
+        site.run()
+
+    root = build_once(tmp_path_factory, "base", publish)
+    return Site(root / "landing", root / "wh.duckdb")
 
 
 def clone_site(base: Site, root: Path, demo_landing: Path, with_last_day: bool = True) -> Site:
@@ -202,6 +266,17 @@ def clone_site(base: Site, root: Path, demo_landing: Path, with_last_day: bool =
         last = days_of(demo_landing)[-1]
         shutil.copytree(demo_landing / last, site.landing / last)
     return site
+
+
+def copy_published(published: Path, warehouse: Path) -> Path:
+    """A copy of a published warehouse with its state folder beside it (`<stem>.state`), as if
+    its run had published to `warehouse`: a test that runs again on it changes only the copy."""
+    shutil.copy2(published, warehouse)
+    shutil.copytree(
+        published.with_name(f"{published.stem}.state"),
+        warehouse.with_name(f"{warehouse.stem}.state"),
+    )
+    return warehouse
 
 
 def assert_same_numbers(warehouse: Path, reference: Path) -> None:

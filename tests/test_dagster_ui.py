@@ -25,6 +25,8 @@ import pytest
 import requests
 from conftest import DAGSTER, REPO, Site, assert_same_numbers, clone_site, days_of, query
 
+pytestmark = pytest.mark.server  # `dagster dev`: webserver, daemon and code server
+
 WRITER_JOBS = ("refresh_job", "build_job")
 
 

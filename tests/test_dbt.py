@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import REPO, sbm
+from conftest import REPO
 
 from ingest.landing import delivery_days
 from ingest.raw_layer import ingest_day
@@ -87,17 +87,9 @@ def test_unit_tests_pass(built_state: Path):
     assert _passed(_dbt(built_state, "test", "--select", "test_type:unit")) >= 15
 
 
-def test_demo_configuration_gives_kpis(demo_landing: Path, tmp_path: Path):
-    warehouse = tmp_path / "wh.duckdb"
-    sbm(
-        "run",
-        "--landing",
-        demo_landing,
-        "--warehouse",
-        warehouse,
-        "--config",
-        REPO / "config/demo-metrics.yaml",
-    )
+def test_demo_configuration_gives_kpis(dashboard_warehouse: Path):
+    # the session's `servisbot-metrics run` of the demo landing folder with the demo configuration
+    warehouse = dashboard_warehouse
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         outcomes = dict(

@@ -13,7 +13,16 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from conftest import RUN_METADATA, file_digest, query, sbm, table_rows
+from conftest import (
+    RUN_METADATA,
+    Site,
+    clone_site,
+    copy_published,
+    file_digest,
+    query,
+    sbm,
+    table_rows,
+)
 
 SESSION_TIMEOUT = dt.timedelta(minutes=10)
 MAX_DURATION = dt.timedelta(minutes=1440)
@@ -170,14 +179,17 @@ def test_every_rejected_line_is_kept_verbatim(demo_landing: Path, published_ware
     assert len({reason.split(":")[0] for *_, reason, _ in rows}) >= 5
 
 
-def test_second_run_with_nothing_new_changes_nothing(demo_landing: Path, tmp_path: Path):
-    warehouse = tmp_path / "wh.duckdb"
-    sbm("run", "--landing", demo_landing, "--warehouse", warehouse)
+def test_second_run_with_nothing_new_changes_nothing(
+    demo_landing: Path, published_warehouse: Path, tmp_path: Path
+):
+    # the first run: the session's, over the same landing folder (copied with its state)
+    warehouse = copy_published(published_warehouse, tmp_path / "wh.duckdb")
     before = (warehouse.stat().st_ino, file_digest(warehouse))
     again = sbm("run", "--landing", demo_landing, "--warehouse", warehouse)
     assert "nothing new" in again.stderr
     assert (warehouse.stat().st_ino, file_digest(warehouse)) == before
-    assert (tmp_path / "wh.state" / "raw" / "events").is_dir()  # state lives beside the file
+    state = published_warehouse.with_name("warehouse.state")
+    assert (state / "raw" / "events").is_dir()  # the first run's state lives beside its file
 
 
 def test_day_by_day_equals_one_full_run(
@@ -202,10 +214,9 @@ def test_day_by_day_equals_one_full_run(
 
 
 def test_invalid_configuration_fails_and_keeps_the_published_file(
-    demo_landing: Path, tmp_path: Path
+    demo_landing: Path, published_warehouse: Path, tmp_path: Path
 ):
-    warehouse = tmp_path / "wh.duckdb"
-    sbm("run", "--landing", demo_landing, "--warehouse", warehouse)
+    warehouse = copy_published(published_warehouse, tmp_path / "wh.duckdb")
     before = file_digest(warehouse)
     config = tmp_path / "metrics.yaml"
     config.write_text("timezone: Mars/Olympus\n")
@@ -272,14 +283,12 @@ def test_cli_conventions():
 
 
 def test_failed_build_keeps_the_published_file_and_the_next_run_catches_up(
-    demo_landing: Path, tmp_path: Path
+    base_site: Site, demo_landing: Path, tmp_path: Path
 ):
-    landing, warehouse = tmp_path / "landing", tmp_path / "wh.duckdb"
+    # published over every day but the last: a copy of the session's base site
+    site = clone_site(base_site, tmp_path, demo_landing, with_last_day=False)
+    landing, warehouse = site.landing, site.warehouse
     days = sorted(p.name for p in demo_landing.iterdir())
-    landing.mkdir()
-    for day in days[:-1]:
-        shutil.copytree(demo_landing / day, landing / day)
-    sbm("run", "--landing", landing, "--warehouse", warehouse)
     before = file_digest(warehouse)
 
     shutil.copytree(demo_landing / days[-1], landing / days[-1])

@@ -84,6 +84,7 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.server  # a PostgreSQL server
 def test_run_history_goes_to_postgres_when_configured(
     postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):

@@ -26,6 +26,9 @@ from superset_server import ASSETS, Superset, provision, serve, server_env, tail
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
+# A Superset server and a browser (one worker runs the module: conftest.ONE_WORKER_MODULES).
+pytestmark = pytest.mark.server
+
 DASHBOARDS = {  # slug: title
     "usage-metrics": "Usage Metrics",
     "intent-drilldown": "Intent Drilldown",

@@ -31,6 +31,9 @@ from readers_load import (
 )
 from superset_server import ASSETS, Superset, running_superset
 
+# A Superset server (one worker runs the module: conftest.ONE_WORKER_MODULES).
+pytestmark = pytest.mark.server
+
 FIRST_DAYS = 4  # published before the readers start; each later demo day is one more publish
 PUBLISHES = 3
 DUCKDB_READERS = 8
