@@ -153,7 +153,8 @@ def deliveries(draw, events: list[dict]) -> tuple[dict[str, list[dict]], list[li
     with_conflicts = draw(st.integers(0, 3)) == 0
     for event in events:
         occurred = dt.datetime.fromisoformat(event["occurred_at"][:-1])
-        first = max(0, (occurred.date() - START.date()).days)
+        # delivered on the day it occurred or later (an event after the last day: on that day)
+        first = min(max(0, (occurred.date() - START.date()).days), len(DELIVERY_DAYS) - 1)
         for n in range(draw(st.integers(1, 2))):  # redelivered duplicates
             day = draw(st.integers(first, len(DELIVERY_DAYS) - 1))
             received = dt.datetime.fromisoformat(DELIVERY_DAYS[day]) + dt.timedelta(
