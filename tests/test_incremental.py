@@ -147,16 +147,21 @@ def histories(draw) -> list[dict]:
 def deliveries(draw, events: list[dict]) -> tuple[dict[str, list[dict]], list[list[str]]]:
     """Every event's copies on delivery days, and the days' arrival as batches of runs."""
     by_day: dict[str, list[dict]] = {day: [] for day in DELIVERY_DAYS}
+    # Copies that disagree on who an event belongs to force a full refresh of the batch that
+    # brings them (planner.full_refresh_reason): in a quarter of the examples only, so that most
+    # batches exercise the incremental path.
+    with_conflicts = draw(st.integers(0, 3)) == 0
     for event in events:
         occurred = dt.datetime.fromisoformat(event["occurred_at"][:-1])
-        first = max(0, (occurred.date() - START.date()).days)
+        # delivered on the day it occurred or later (an event after the last day: on that day)
+        first = min(max(0, (occurred.date() - START.date()).days), len(DELIVERY_DAYS) - 1)
         for n in range(draw(st.integers(1, 2))):  # redelivered duplicates
             day = draw(st.integers(first, len(DELIVERY_DAYS) - 1))
             received = dt.datetime.fromisoformat(DELIVERY_DAYS[day]) + dt.timedelta(
                 minutes=draw(st.integers(0, 1439))
             )
             copy = {**event, "received_at": received.isoformat() + "Z"}
-            if n and draw(st.integers(0, 5)) == 0:  # a copy that disagrees on who it belongs to
+            if with_conflicts and n and draw(st.integers(0, 5)) == 0:  # disagrees on whose
                 field = "conversation_id" if "conversation_id" in copy else "visitor_id"
                 copy[field] += "-other"
             by_day[DELIVERY_DAYS[day]].append(copy)

@@ -2,15 +2,21 @@
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
-        unique_key=['organization', 'bot', 'visitor_id'],
+        unique_key='impression_id',
         on_schema_change='fail',
     )
 }}
 -- Every impression with its unique-impression window (`unique_window_hours`): the rules are the
 -- docs blocks unique_impression_rule and engagement_rule (models/docs/metric_rules.md).
--- Incremental: strategy delete+insert, unique key (organization, bot, visitor_id). A visitor
--- with an impression or conversation_start ingested after this table's watermark is recomputed
--- whole (all of its windows); no lookback needed.
+-- Incremental: strategy delete+insert, unique key impression_id, no lookback. A visitor with an
+-- impression or conversation_start ingested after this table's watermark is recomputed from
+-- its restart point: its last window opener at or before its earliest new event, in the
+-- windows' order (occurred_at, event_id); the whole visitor when no opener precedes it. The
+-- windows before that opener cannot change (a window chain depends only on earlier impressions)
+-- and no new conversation_start falls in them, so their engagement stands. Every impression
+-- from the restart point on is emitted again and replaces its stored row; none disappears in
+-- an incremental build (a redelivered copy that changes an event's type, visitor or time forces
+-- a full refresh: orchestration/conflicting_copies.py).
 with events as (
 
     select event_id, event_type, organization, bot, visitor_id, channel, page_url, occurred_at,
@@ -20,15 +26,51 @@ with events as (
 
 ),
 
+{% if is_incremental() %}
+restarts as (
+
+    -- per touched visitor, the (occurred_at, impression_id) of its restart point (null: whole)
+    select
+        touched.organization,
+        touched.bot,
+        touched.visitor_id,
+        max((openers.impression_at, openers.impression_id))
+            filter (where openers.impression_id is not null) as restart_at_id
+    from (
+        select organization, bot, visitor_id, min((occurred_at, event_id)) as first_new_at_id
+        from events
+        where last_ingested_at > {{ ingest_watermark() }}
+        group by organization, bot, visitor_id
+    ) as touched
+    left join {{ this }} as openers
+        on
+            touched.organization = openers.organization
+            and touched.bot = openers.bot
+            and touched.visitor_id = openers.visitor_id
+            and openers.is_unique
+            and (openers.impression_at, openers.impression_id) <= touched.first_new_at_id
+    group by touched.organization, touched.bot, touched.visitor_id
+
+),
+{% endif %}
+
 scoped as (
 
-    select * from events
     {% if is_incremental() %}
-        semi join (
-            select distinct organization, bot, visitor_id
-            from events
-            where last_ingested_at > {{ ingest_watermark() }}
-        ) as touched using (organization, bot, visitor_id)
+        -- impressions from the restart point on (in window order); conversation starts from its
+        -- instant on (a start at the opener's instant engages its window, whatever its id)
+        select events.*
+        from events
+        inner join restarts using (organization, bot, visitor_id)
+        where
+            restarts.restart_at_id is null
+            or (events.occurred_at, events.event_id) >= restarts.restart_at_id
+            or (
+                events.event_type = 'conversation_start'
+                and events.occurred_at >= restarts.restart_at_id[1]
+            )
+    {% else %}
+        select * from events
     {% endif %}
 
 ),
