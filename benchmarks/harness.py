@@ -410,16 +410,21 @@ def _scale(args: argparse.Namespace) -> int:
             print(f"  steps, full run: {_rounded(trial.full.steps)}")
             print(f"  steps, one day:  {_rounded(trial.one_day.steps)}")
         by_size.append(trials)
-    header = [name + (f" ({unit})" if unit else "") for name, unit in SCALE_COLUMNS]
-    table = _scale_table(by_size)
-    table[-1][0] = "largest/smallest " + table[-1][0]
+    header = ["", *(name + (f" ({unit})" if unit else "") for name, unit in SCALE_COLUMNS)]
+    table = [["", *row] for row in _scale_table(by_size)]
+    table[-1][0] = "largest/smallest"
     widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header))]
     print(
         f"\na day's cost vs history: medians of {args.runs} run(s) per size; the one-day run "
         "adds the last day to a full build of the days before it\n"
     )
     for row in [header, *table]:
-        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+        print(
+            "  ".join(
+                cell.ljust(width) if i == 0 else cell.rjust(width)
+                for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+        )
     return 0
 
 
