@@ -9,6 +9,11 @@ is the largest sum of resident memory over the CLI's process tree, sampled every
 queries are the SQL that Superset generates for every chart of the five dashboards (asked from
 a Superset server with ``result_type: query``), timed directly against the published warehouse.
 The floor is one hand-written DuckDB query computing daily sessions from the landing files.
+
+With ``--scale 10000000,30000000`` it measures instead what one more day costs on top of each
+history size: per size, a full build of the history and a one-day run, each day of the same size
+(the smallest history has ``--days`` days, a larger one proportionally more), and one table with
+a row per size and the ratio of the largest to the smallest.
 """
 
 from __future__ import annotations
@@ -256,7 +261,7 @@ class Trial:
     warehouse_mb: float
 
 
-def _trial(work: Path, events_wanted: int, days_wanted: int) -> Trial:
+def _trial(work: Path, events_wanted: int, days_wanted: int, floor: bool = True) -> Trial:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     log = work / "harness.log"
@@ -284,8 +289,8 @@ def _trial(work: Path, events_wanted: int, days_wanted: int) -> Trial:
     (landing / days[-1]).symlink_to(generated / days[-1])
     one_day = _run(landing, warehouse, log)
     return Trial(
-        events, last_day, len(days), gen, full, one_day, _floor(generated),
-        warehouse.stat().st_size / 1e6,
+        events, last_day, len(days), gen, full, one_day,
+        _floor(generated) if floor else float("nan"), warehouse.stat().st_size / 1e6,
     )  # fmt: skip
 
 
@@ -341,6 +346,88 @@ def _table(trials: list[Trial]) -> list[tuple[str, str, str]]:
     return rows
 
 
+SCALE_COLUMNS = (
+    ("history", "events"),
+    ("days", ""),
+    ("last day", "events"),
+    ("full", "s"),
+    ("one day", "s"),
+    ("1d ingest", "s"),
+    ("1d dbt", "s"),
+    ("1d publish", "s"),
+    ("peak full", "MB"),
+    ("peak 1 day", "MB"),
+)
+
+
+def _scale_values(trials: list[Trial]) -> list[float]:
+    """One history size's row: medians over its trials, in SCALE_COLUMNS' order."""
+
+    def step(name: str) -> float:
+        return _median([t.one_day.steps.get(name, 0.0) for t in trials])
+
+    return [
+        _median([t.events - t.last_day for t in trials]),
+        _median([t.days - 1 for t in trials]),
+        _median([t.last_day for t in trials]),
+        _median([t.full.wall_s for t in trials]),
+        _median([t.one_day.wall_s for t in trials]),
+        step("raw_layer"),
+        step("dbt_models"),
+        step("warehouse__published"),
+        _median([t.full.peak_rss_mb for t in trials]),
+        _median([t.one_day.peak_rss_mb for t in trials]),
+    ]
+
+
+def _scale_table(by_size: list[list[Trial]]) -> list[list[str]]:
+    """A row per history size, then the ratio of the largest history's row to the smallest's."""
+    rows = [_scale_values(trials) for trials in by_size]
+    text = [[f"{v:,.0f}" if unit in ("events", "", "MB") else f"{v:.1f}" for v, (_, unit) in
+             zip(row, SCALE_COLUMNS, strict=True)] for row in rows]  # fmt: skip
+    smallest, largest = rows[0], rows[-1]
+    text.append([f"{b / a:.2f}x" if a else "-" for a, b in zip(smallest, largest, strict=True)])
+    return text
+
+
+def _scale(args: argparse.Namespace) -> int:
+    sizes = sorted(int(size) for size in args.scale.split(","))
+    by_size: list[list[Trial]] = []
+    for size in sizes:
+        # every history's days are the size of the smallest history's: only the history grows
+        days = max(args.days, round(args.days * size / sizes[0]))
+        trials = []
+        for number in range(1, args.runs + 1):
+            trial = _trial(args.work, size, days, floor=False)
+            trials.append(trial)
+            print(
+                f"{size:,} events over {days} days, run {number}/{args.runs}: full "
+                f"{trial.full.wall_s:.1f} s, one day ({trial.last_day:,} events) "
+                f"{trial.one_day.wall_s:.1f} s, peak "
+                f"{max(trial.full.peak_rss_mb, trial.one_day.peak_rss_mb):.0f} MB",
+                flush=True,
+            )
+            print(f"  steps, full run: {_rounded(trial.full.steps)}")
+            print(f"  steps, one day:  {_rounded(trial.one_day.steps)}")
+        by_size.append(trials)
+    header = ["", *(name + (f" ({unit})" if unit else "") for name, unit in SCALE_COLUMNS)]
+    table = [["", *row] for row in _scale_table(by_size)]
+    table[-1][0] = "largest/smallest"
+    widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header))]
+    print(
+        f"\na day's cost vs history: medians of {args.runs} run(s) per size; the one-day run "
+        "adds the last day to a full build of the days before it\n"
+    )
+    for row in [header, *table]:
+        print(
+            "  ".join(
+                cell.ljust(width) if i == 0 else cell.rjust(width)
+                for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10_000_000)
@@ -354,8 +441,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only time the chart queries of --work's warehouse",
     )
+    parser.add_argument(
+        "--scale",
+        metavar="N,N,...",
+        help="instead: a day's cost vs history, for each history size N (events); the "
+        "smallest has --days days, larger ones more days of the same size; no charts",
+    )
     args = parser.parse_args(argv)
 
+    if args.scale:
+        return _scale(args)
     warehouse = args.work / "warehouse.duckdb"
     if args.charts_only:
         _print_charts(_time_queries(warehouse, _chart_sql(warehouse, args.work), args.repeat))

@@ -191,9 +191,6 @@ def _run(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         _err(str(exc))
         return EXIT_FAILED
-    from orchestration import dbt_code
-
-    dbt_code.prepare()  # the definitions read the dbt manifest: parse the code if it changed
     from orchestration.instance import InstanceConfigError
     from orchestration.metrics_config import ConfigError
     from orchestration.runner import RunError, backfill_pipeline, run_pipeline

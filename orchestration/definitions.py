@@ -5,7 +5,6 @@ backfills) or the CLI."""
 from __future__ import annotations
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from orchestration import dbt_code
 from orchestration.assets.config import metrics_configuration
@@ -15,7 +14,6 @@ from orchestration.assets.publish import published_warehouse
 from orchestration.automation import config_sensor, daily_refresh, landing_sensor
 from orchestration.jobs import apply_config_job, build_job, refresh_job
 from orchestration.resources import PipelineResource
-from orchestration.settings import DBT_EXECUTABLE
 
 
 def build_definitions(pipeline: PipelineResource) -> dg.Definitions:
@@ -27,7 +25,7 @@ def build_definitions(pipeline: PipelineResource) -> dg.Definitions:
         schedules=[daily_refresh],
         resources={
             "pipeline": pipeline,
-            "dbt": DbtCliResource(project_dir=dbt_code.dbt_project, dbt_executable=DBT_EXECUTABLE),
+            "dbt": dbt_code.dbt_cli(),
         },
     )
 

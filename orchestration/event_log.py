@@ -6,6 +6,10 @@ this machine's disk, and a dbt build records ~1,300 events (a materialization pe
 check evaluation and its plan per dbt test). Keeping a few connections open per process, with
 `synchronous=NORMAL` (in WAL mode: safe against a crashed or killed process, not against power
 loss, which may drop the last events of a run), takes it to about 1.5 ms.
+
+The stock storage also asks whether a table exists (`has_table`, through `supports_asset_checks`
+and others) with a new connection to the index for each asset check evaluation, that is for
+each dbt test; a table, once there, stays, so an answer of yes is kept.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data: Any = None) -> None:
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_lock = threading.Lock()
+        self._tables_present: set[str] = set()
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -70,6 +75,14 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             with engine.connect() as conn, conn.begin():
                 yield conn
 
+    def has_table(self, table_name: str) -> bool:
+        if table_name in self._tables_present:
+            return True
+        present = super().has_table(table_name)
+        if present:
+            self._tables_present.add(table_name)
+        return present
+
     def _close_all(self) -> None:
         with self._engines_lock:
             for engine in self._engines.values():
@@ -78,6 +91,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def wipe(self) -> None:
         self._close_all()  # it deletes the shards' files
+        self._tables_present.clear()
         super().wipe()
 
     def dispose(self) -> None:

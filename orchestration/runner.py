@@ -23,7 +23,6 @@ import duckdb
 from ingest.landing import delivery_days
 from ingest.raw_layer import raw_layer_digest, scan_landing
 from orchestration import dbt_code, planner, state
-from orchestration.definitions import build_definitions
 from orchestration.instance import instance_for
 from orchestration.keys import (
     BUILD_JOB,
@@ -110,6 +109,15 @@ def _failure_reason(result: dg.ExecuteInProcessResult) -> str:
     message = error.message.strip().splitlines()[0]
     kind, _, text = message.partition(": ")
     return f"{failure.step_key}: {text if kind.isidentifier() and text else message}"
+
+
+def _definitions(pipeline: PipelineResource) -> dg.Definitions:
+    """The definitions, loaded only when a job runs (a run with nothing new needs none, nor
+    dagster-dbt). The dbt assets read the dbt manifest: the code is parsed first if it changed."""
+    dbt_code.prepare()
+    from orchestration.definitions import build_definitions
+
+    return build_definitions(pipeline)
 
 
 def _execute(
@@ -200,7 +208,6 @@ def _run(
 ) -> RunSummary:
     paths = pipeline.paths
     summary = RunSummary(days_seen=len(days))
-    defs = build_definitions(pipeline)
     instance = instance_for(paths.dagster_home)
     fail_dead_runs(instance)
     scan = scan_landing(pipeline.landing, days, paths.raw, pipeline.settle_seconds)
@@ -216,10 +223,10 @@ def _run(
     log(plan.message)
     if plan.job == REFRESH_JOB:
         tags = {RANGE_START_TAG: plan.days[0], RANGE_END_TAG: plan.days[-1]}
-        _execute(defs, plan.job, instance, tags, _ops_config(full_refresh))
+        _execute(_definitions(pipeline), plan.job, instance, tags, _ops_config(full_refresh))
         summary.days_ingested, summary.built = list(plan.days), True
     elif plan.job == BUILD_JOB:
-        _execute(defs, plan.job, instance, run_config=_ops_config(full_refresh))
+        _execute(_definitions(pipeline), plan.job, instance, run_config=_ops_config(full_refresh))
         summary.built = True
     summary.tables = _verify(paths.warehouse)
     return summary
@@ -255,7 +262,7 @@ def _backfill(
     fail_dead_runs(instance)
     log(f"backfill: re-ingesting {len(days)} delivery day(s) {days[0]} .. {days[-1]}")
     _execute(
-        build_definitions(pipeline),
+        _definitions(pipeline),
         REFRESH_JOB,
         instance,
         {RANGE_START_TAG: days[0], RANGE_END_TAG: days[-1]},

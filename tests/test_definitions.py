@@ -131,3 +131,23 @@ def test_materialize_ingest_then_dbt_and_publish(tmp_path: Path):
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
     assert dict(con.execute("SELECT key, value FROM marts.publish_info").fetchall()) == stamp
     con.close()
+
+
+def test_the_dbt_resource_skips_what_the_pipeline_does_not_use():
+    """dbt_code.DbtCli overrides two private hooks of dagster-dbt's resource (issue 13): they must
+    still be what dagster-dbt calls, and the version it reports must be the executable's."""
+    import subprocess
+
+    from dagster_dbt import DbtCliResource
+
+    from orchestration.settings import DBT_EXECUTABLE
+
+    resource = dbt_code.dbt_cli()
+    for hook in ("_cli_version", "_initialize_dbt_core_adapter"):
+        assert hook in vars(DbtCliResource), f"dagster-dbt no longer has {hook}"
+        assert hook in vars(type(resource))
+    assert resource._initialize_dbt_core_adapter(["build"]) is None
+    shown = subprocess.run(
+        [DBT_EXECUTABLE, "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"installed: {resource._cli_version}" in shown
