@@ -1,0 +1,102 @@
+{#- Incremental recompute units and partitions: the one definition of "what a run touched".
+
+    Unit-keyed models (one row per event, session, conversation, ... of a messenger
+    conversation; one row per impression of a visitor) are recomputed per unit: every unit with
+    an upstream row ingested after the model's watermark (macro ingest_watermark) is selected
+    whole, and delete+insert on the unit key replaces all of its rows, so rows that vanish (a
+    late event re-splits sessions or conversations) are deleted.
+
+    Daily marts are recomputed per partition (metric_date, organization, bot): see
+    touched_partitions and the strategy replace_partitions below. -#}
+
+{#- A semi join keeping the rows of a unit (`keys`) with any row of `upstream` ingested after
+    this model's watermark; nothing outside an incremental run. Goes right after a FROM item.
+    `upstream` is the unit's source: int_conversation_events for a messenger conversation,
+    int_impressions for a visitor. -#}
+{% macro only_touched_units(upstream, keys) -%}
+    {%- if is_incremental() %}
+    semi join (
+        select distinct {{ keys | join(', ') }}
+        from {{ upstream }}
+        where last_ingested_at > {{ ingest_watermark() }}
+    ) as touched_units using ({{ keys | join(', ') }})
+    {%- endif %}
+{%- endmacro %}
+
+{#- The messenger conversations (organization, bot, conversation_id) a run touched. -#}
+{% macro only_touched_conversations(conversation_events) -%}
+    {{ only_touched_units(conversation_events, ['organization', 'bot', 'conversation_id']) }}
+{%- endmacro %}
+
+{#- The partitions P (metric_date, organization, bot) a run touched: the reporting-timezone dates
+    of ALL events of the conversations with an event ingested after this model's watermark, and
+    the impression dates of the visitors with such an impression (int_impressions rewrites every
+    impression of a touched visitor with the visitor's newest ingest). Event times never change
+    in an incremental build (a redelivered copy that moves one forces a full refresh:
+    orchestration/conflicting_copies.py), so P holds every partition a touched unit contributes
+    to before and after the run. Used twice with the same watermark: by the model's SELECT and
+    by the strategy's DELETE, which runs before the insert. -#}
+{% macro touched_partitions(conversation_events, impressions) -%}
+    select distinct {{ to_local_date('occurred_at') }} as metric_date, organization, bot
+    from {{ conversation_events }}
+    {{ only_touched_conversations(conversation_events) }}
+    union
+    select distinct {{ to_local_date('impression_at') }} as metric_date, organization, bot
+    from {{ impressions }}
+    where last_ingested_at > {{ ingest_watermark() }}
+{%- endmacro %}
+
+{#- The CTE `touched_partitions` (materialized once) of a daily mart in an incremental run, with
+    a trailing comma; nothing in a full refresh. -#}
+{% macro touched_partitions_cte() -%}
+    {%- if is_incremental() %}
+    touched_partitions as materialized (
+        {{ touched_partitions(ref('int_conversation_events'), ref('int_impressions')) }}
+    ),
+    {%- endif %}
+{%- endmacro %}
+
+{#- Whether a row dated `date_sql` (with unqualified organization and bot) is in a touched
+    partition; true in a full refresh. With `at`, the UTC timestamp the date comes from, a cheap
+    range test on it runs first (a local date is within a day of its UTC timestamp), so the
+    time zone conversion runs only on rows near P's dates. -#}
+{% macro in_touched_partitions(date_sql, at=none) -%}
+    {%- if is_incremental() -%}
+        {%- if at is not none %}
+        {{ at }} >= (select cast(min(metric_date) as timestamp) - interval 1 day from touched_partitions)
+        and {{ at }} < (select cast(max(metric_date) as timestamp) + interval 2 day from touched_partitions)
+        and
+        {%- endif %}
+        ({{ date_sql }}, organization, bot) in (
+            select metric_date, organization, bot from touched_partitions
+        )
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Incremental strategy `replace_partitions` (config incremental_strategy='replace_partitions'):
+    delete every target row whose (metric_date, organization, bot) is in P, then insert the new
+    rows. Unlike delete+insert on a key, this also empties a partition the new rows no longer
+    reach (a conversation start moved to another day). P is recomputed here by the same macro as
+    in the model's SELECT; the target is unchanged until this DELETE, so the watermark is the
+    same value both times. -#}
+{% macro get_incremental_replace_partitions_sql(arg_dict) -%}
+    {%- set target = arg_dict["target_relation"] -%}
+    {%- set source = arg_dict["temp_relation"] -%}
+    {%- set dest_cols_csv = get_quoted_csv(arg_dict["dest_columns"] | map(attribute="name")) -%}
+    delete from {{ target }} as target_rows
+    using (
+        {{ touched_partitions(ref('int_conversation_events'), ref('int_impressions')) }}
+    ) as touched
+    where
+        target_rows.metric_date = touched.metric_date
+        and target_rows.organization = touched.organization
+        and target_rows.bot = touched.bot;
+
+    insert into {{ target }} ({{ dest_cols_csv }})
+    (
+        select {{ dest_cols_csv }}
+        from {{ source }}
+    )
+{%- endmacro %}
