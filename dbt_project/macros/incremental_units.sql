@@ -100,3 +100,36 @@
         from {{ source }}
     )
 {%- endmacro %}
+
+{#- Incremental strategy `replace_units` for the unit-keyed models (config unique_key = the unit:
+    organization, bot and conversation_id or visitor_id): delete every target row of a unit the
+    run touched (the same units as only_touched_units in the model's SELECT: rows of
+    int_conversation_events, or of int_impressions for a visitor key, ingested after the
+    watermark), then insert the new rows. dbt's delete+insert deletes only the units present in
+    the new rows, so a touched unit that no longer yields any row (a redelivered copy that wins
+    and renames a goal, say) would keep stale rows; this strategy cannot. The target is unchanged
+    until this DELETE, so the watermark is the one the SELECT read. -#}
+{% macro get_incremental_replace_units_sql(arg_dict) -%}
+    {%- set target = arg_dict["target_relation"] -%}
+    {%- set source = arg_dict["temp_relation"] -%}
+    {%- set keys = arg_dict["unique_key"] -%}
+    {%- set upstream = ref('int_impressions') if 'visitor_id' in keys
+        else ref('int_conversation_events') -%}
+    {%- set dest_cols_csv = get_quoted_csv(arg_dict["dest_columns"] | map(attribute="name")) -%}
+    delete from {{ target }} as target_rows
+    using (
+        select distinct {{ keys | join(', ') }}
+        from {{ upstream }}
+        where last_ingested_at > {{ ingest_watermark() }}
+    ) as touched_units
+    where
+        {%- for key in keys %}
+        target_rows.{{ key }} = touched_units.{{ key }}{{ " and" if not loop.last }}
+        {%- endfor %};
+
+    insert into {{ target }} ({{ dest_cols_csv }})
+    (
+        select {{ dest_cols_csv }}
+        from {{ source }}
+    )
+{%- endmacro %}

@@ -1,7 +1,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy='replace_units',
         unique_key=['organization', 'bot', 'conversation_id'],
         on_schema_change='fail',
     )
@@ -9,9 +9,11 @@
 -- One row per conversation and goal name it reached. Goal names are `goal` events'
 -- properties.goal, plus the built-in names conversation_start, conversation_end and handover
 -- (events of those types).
--- Incremental: strategy delete+insert, unique key (organization, bot, conversation_id): the
--- recompute unit, not the row's id. A messenger conversation with an event ingested after this
--- table's watermark is recomputed whole and replaces all of its rows. No lookback needed.
+-- Incremental: strategy replace_units (macros/incremental_units.sql), unique key (organization,
+-- bot, conversation_id): the recompute unit, not the row's id (every row of a touched unit is
+-- deleted, even when the unit yields none now). A messenger conversation with an event ingested
+-- after this table's watermark is recomputed whole and replaces all of its rows. No lookback
+-- needed.
 select
     conversation_key,
     case when event_type = 'goal' then goal else event_type end as goal_name,

@@ -1,16 +1,17 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy='replace_units',
         unique_key=['organization', 'bot', 'conversation_id'],
         on_schema_change='fail',
     )
 }}
 -- One row per conversation and KPI use case it started, with its outcome and whether it started
 -- in business hours (docs blocks kpi_outcome_rule and business_hours_rule).
--- Incremental: strategy delete+insert, unique key (organization, bot, conversation_id): the
--- recompute unit, not the row's id. The outcomes of a messenger conversation with an event
--- ingested after this table's watermark are recomputed whole and replace all of its rows (a
+-- Incremental: strategy replace_units (macros/incremental_units.sql), unique key (organization,
+-- bot, conversation_id): the recompute unit, not the row's id (every row of a touched unit is
+-- deleted, even when the unit yields none now). The outcomes of a messenger conversation with an
+-- event ingested after this table's watermark are recomputed whole and replace all of its rows (a
 -- late event can re-split it or change a goal). No lookback needed.
 with use_cases as (
 

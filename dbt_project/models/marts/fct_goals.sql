@@ -1,15 +1,16 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy='replace_units',
         unique_key=['organization', 'bot', 'conversation_id'],
         on_schema_change='fail',
     )
 }}
 -- One row per goal event (KPI milestones such as pw_reset_start, with an optional reason).
--- Incremental: strategy delete+insert, unique key (organization, bot, conversation_id): the
--- recompute unit, not the row's id. The goal events of a messenger conversation with an event
--- ingested after this table's watermark are recomputed and replace all of its rows. No
+-- Incremental: strategy replace_units (macros/incremental_units.sql), unique key (organization,
+-- bot, conversation_id): the recompute unit, not the row's id (every row of a touched unit is
+-- deleted, even when the unit yields none now). The goal events of a messenger conversation with an
+-- event ingested after this table's watermark are recomputed and replace all of its rows. No
 -- lookback needed.
 select
     event_id as goal_event_id,
