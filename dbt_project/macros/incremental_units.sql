@@ -30,20 +30,40 @@
 
 {#- The partitions P (metric_date, organization, bot) a run touched: the reporting-timezone dates
     of ALL events of the conversations with an event ingested after this model's watermark, and
-    the impression dates of the visitors with such an impression (int_impressions rewrites every
-    impression of a touched visitor with the visitor's newest ingest). Event times never change
+    the dates of the impressions whose window or engagement a new event can have changed: a
+    visitor's impressions at or after its earliest newly ingested impression or conversation
+    start (staging rows after the watermark) less one unique-impression window. Anchored windows
+    are a chain from the visitor's first impression, so an impression before a new one keeps its
+    window, and a conversation start engages only a window opened less than a window before it.
+    (int_impressions rewrites every impression of a touched visitor; dating them all would put
+    a returning visitor's whole history, i.e. nearly every date, in P.) Event times never change
     in an incremental build (a redelivered copy that moves one forces a full refresh:
-    orchestration/conflicting_copies.py), so P holds every partition a touched unit contributes
-    to before and after the run. Used twice with the same watermark: by the model's SELECT and
-    by the strategy's DELETE, which runs before the insert. -#}
-{% macro touched_partitions(conversation_events, impressions) -%}
+    orchestration/conflicting_copies.py), so P holds every partition a touched unit's changed
+    rows fall in, before and after the run. Used twice with the same watermark: by the model's
+    SELECT and by the strategy's DELETE, which runs before the insert. -#}
+{% macro touched_partitions(conversation_events, impressions, staged_events) -%}
     select distinct {{ to_local_date('occurred_at') }} as metric_date, organization, bot
     from {{ conversation_events }}
     {{ only_touched_conversations(conversation_events) }}
     union
-    select distinct {{ to_local_date('impression_at') }} as metric_date, organization, bot
-    from {{ impressions }}
-    where last_ingested_at > {{ ingest_watermark() }}
+    select distinct {{ to_local_date('impressions.impression_at') }} as metric_date,
+        impressions.organization, impressions.bot
+    from {{ impressions }} as impressions
+    inner join (
+        select organization, bot, visitor_id, min(occurred_at) as first_new_at
+        from {{ staged_events }}
+        where
+            event_type in ('impression', 'conversation_start')
+            and last_ingested_at > {{ ingest_watermark() }}
+        group by organization, bot, visitor_id
+    ) as new_events
+        on
+            impressions.organization = new_events.organization
+            and impressions.bot = new_events.bot
+            and impressions.visitor_id = new_events.visitor_id
+    where
+        impressions.impression_at
+        >= new_events.first_new_at - to_hours(cast({{ var('unique_window_hours') }} as bigint))
 {%- endmacro %}
 
 {#- The CTE `touched_partitions` (materialized once) of a daily mart in an incremental run, with
@@ -51,7 +71,9 @@
 {% macro touched_partitions_cte() -%}
     {%- if is_incremental() %}
     touched_partitions as materialized (
-        {{ touched_partitions(ref('int_conversation_events'), ref('int_impressions')) }}
+        {{ touched_partitions(
+            ref('int_conversation_events'), ref('int_impressions'), ref('stg_messenger__events')
+        ) }}
     ),
     {%- endif %}
 {%- endmacro %}
@@ -87,7 +109,9 @@
     {%- set dest_cols_csv = get_quoted_csv(arg_dict["dest_columns"] | map(attribute="name")) -%}
     delete from {{ target }} as target_rows
     using (
-        {{ touched_partitions(ref('int_conversation_events'), ref('int_impressions')) }}
+        {{ touched_partitions(
+            ref('int_conversation_events'), ref('int_impressions'), ref('stg_messenger__events')
+        ) }}
     ) as touched
     where
         target_rows.metric_date = touched.metric_date
