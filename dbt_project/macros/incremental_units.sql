@@ -3,8 +3,8 @@
     Unit-keyed models (one row per event, session, conversation, ... of a messenger
     conversation; one row per impression of a visitor) are recomputed per unit: every unit with
     an upstream row ingested after the model's watermark (macro ingest_watermark) is selected
-    whole, and delete+insert on the unit key replaces all of its rows, so rows that vanish (a
-    late event re-splits sessions or conversations) are deleted.
+    whole, and the strategy replace_units deletes all of its rows before inserting the new ones,
+    so rows that vanish (a late event re-splits sessions or conversations) are deleted.
 
     Daily marts are recomputed per partition (metric_date, organization, bot): see
     touched_partitions and the strategy replace_partitions below. -#}
@@ -85,8 +85,12 @@
 {% macro in_touched_partitions(date_sql, at=none) -%}
     {%- if is_incremental() -%}
         {%- if at is not none %}
-        {{ at }} >= (select cast(min(metric_date) as timestamp) - interval 1 day from touched_partitions)
-        and {{ at }} < (select cast(max(metric_date) as timestamp) + interval 2 day from touched_partitions)
+        {{ at }} >= (
+            select cast(min(metric_date) as timestamp) - interval 1 day from touched_partitions
+        )
+        and {{ at }} < (
+            select cast(max(metric_date) as timestamp) + interval 2 day from touched_partitions
+        )
         and
         {%- endif %}
         ({{ date_sql }}, organization, bot) in (
