@@ -1,5 +1,6 @@
 """A fact the planner asks for before an incremental build: redelivered events whose new copy
-disagrees with the stored one on who or what they are (planner.full_refresh_reason)."""
+disagrees with the stored one on who or what they are or when they occurred
+(planner.full_refresh_reason)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,22 @@ import duckdb
 
 from orchestration.state import WarehousePaths
 
-IDENTITY = "[event_type, organization, bot, visitor_id, coalesce(conversation_id, '')]"
+# occurred_at as the staged timestamp, spelled the same way for the raw and the stored copy
+IDENTITY = (
+    "[event_type, organization, bot, visitor_id, coalesce(conversation_id, ''), "
+    "cast(cast(occurred_at AS TIMESTAMP) AS VARCHAR)]"
+)
 
 
 def conflicting_copies(paths: WarehousePaths) -> int:
-    """Events whose copies ingested since the last build disagree on who or what they are.
+    """Events whose copies ingested since the last build disagree on who, what or when they are.
 
-    Incremental models recompute the conversation or device an event's winning copy names. A
-    copy that names another one (another conversation_id, visitor_id, type, bot or organization)
-    would leave the old one stale, so such a batch is built with a full refresh instead.
+    Incremental models recompute the conversation or device an event's winning copy names, and
+    the daily marts the date partitions of those units' events. A copy that names another one
+    (another conversation_id, visitor_id, type, bot or organization) would leave the old one
+    stale, and so would a copy that moves the event in time (another occurred_at): the daily
+    marts would not recompute the date partition it leaves. Such a batch is built with a full
+    refresh instead.
     """
     events = paths.raw / "events"
     if not paths.build_db.exists() or not any(events.glob("*/*.parquet")):

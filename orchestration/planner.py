@@ -60,7 +60,7 @@ def full_refresh_reason(
         return "the previous build did not finish"
     conflicts = conflicting_copies()
     if conflicts:
-        return f"{conflicts} redelivered event(s) changed conversation, visitor or type"
+        return f"{conflicts} redelivered event(s) changed conversation, visitor, type or time"
     return None
 
 

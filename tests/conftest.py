@@ -130,12 +130,17 @@ RUN_METADATA = {
     "marts.pipeline_status": ("built_at", "last_ingested_at", "last_published_at"),
     "marts.config_versions": ("applied_at", "run_id"),
 }
+# An incremental table's watermark in every table that has one: the ingest time of the run that
+# built the row (two runs over the same files ingest them at different times).
+WATERMARK = "last_ingested_at"
 
 
 def table_rows(warehouse: Path, table: str) -> list[tuple]:
     """Rows in a stable order, without run metadata; floats rounded (parallel sums may differ
     in the last bit)."""
-    exclude = ", ".join(RUN_METADATA.get(table, ()))
+    columns = {c for (c,) in query(warehouse, f"SELECT column_name FROM (DESCRIBE {table})")}
+    metadata = dict.fromkeys((*RUN_METADATA.get(table, ()), WATERMARK))
+    exclude = ", ".join(c for c in metadata if c in columns)
     rows = query(warehouse, f"SELECT * {f'EXCLUDE ({exclude})' if exclude else ''} FROM {table}")
     rows = [tuple(round(v, 9) if isinstance(v, float) else v for v in row) for row in rows]
     return sorted(rows, key=repr)

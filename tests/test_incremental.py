@@ -5,7 +5,9 @@ session timeout, unique-impression windows, conversation max duration, duplicate
 several days), scatters every copy over delivery days, and lands those days in a random order
 and batching, re-delivering some days. After each batch the real ingest writes the raw layer and
 a real `dbt run` updates the build database incrementally; at the end a `dbt run --full-refresh`
-over the same raw layer must give the same intermediate and mart tables, row for row.
+over the same raw layer must give the same intermediate tables and published (marts, audit)
+tables, row for row. A fixed case moves a session's and a conversation's start across midnight
+with a late event, so that a daily partition empties.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from ingest.raw_layer import ingest_day, raw_layer_digest
 from orchestration import dbt_code, planner, state
 from orchestration.conflicting_copies import conflicting_copies
 from orchestration.metrics_config import parse_config
-from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR
+from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR, PUBLISHED_SCHEMAS
 from orchestration.state import WarehousePaths
 
 START = dt.datetime(2026, 3, 28, 22, 0)  # spans the Europe/Dublin DST change of 2026-03-29
@@ -147,9 +149,9 @@ def histories(draw) -> list[dict]:
 def deliveries(draw, events: list[dict]) -> tuple[dict[str, list[dict]], list[list[str]]]:
     """Every event's copies on delivery days, and the days' arrival as batches of runs."""
     by_day: dict[str, list[dict]] = {day: [] for day in DELIVERY_DAYS}
-    # Copies that disagree on who an event belongs to force a full refresh of the batch that
-    # brings them (planner.full_refresh_reason): in a quarter of the examples only, so that most
-    # batches exercise the incremental path.
+    # Copies that disagree on who an event belongs to, or when, force a full refresh of the batch
+    # that brings them (planner.full_refresh_reason): in a quarter of the examples only, so that
+    # most batches exercise the incremental path.
     with_conflicts = draw(st.integers(0, 3)) == 0
     for event in events:
         occurred = dt.datetime.fromisoformat(event["occurred_at"][:-1])
@@ -161,9 +163,13 @@ def deliveries(draw, events: list[dict]) -> tuple[dict[str, list[dict]], list[li
                 minutes=draw(st.integers(0, 1439))
             )
             copy = {**event, "received_at": received.isoformat() + "Z"}
-            if with_conflicts and n and draw(st.integers(0, 5)) == 0:  # disagrees on whose
+            if with_conflicts and n and draw(st.integers(0, 5)) == 0:  # disagrees: who or when
                 field = "conversation_id" if "conversation_id" in copy else "visitor_id"
-                copy[field] += "-other"
+                if draw(st.booleans()):  # moved in time, possibly across midnight
+                    moved = occurred + dt.timedelta(milliseconds=draw(st.sampled_from(GAPS_MS)))
+                    copy["occurred_at"] = moved.isoformat(timespec="milliseconds") + "Z"
+                else:
+                    copy[field] += "-other"
             by_day[DELIVERY_DAYS[day]].append(copy)
     days = draw(st.permutations([d for d in DELIVERY_DAYS if by_day[d]]))
     cuts = sorted(draw(st.sets(st.integers(1, max(1, len(days) - 1)), max_size=3)))
@@ -251,10 +257,12 @@ def assert_same_tables(incremental: Path, full: Path) -> None:
     con.execute(f"attach '{full}' as ful (read_only)")
     tables = con.execute(
         "select table_schema, table_name from information_schema.tables "
-        "where table_catalog = 'ful' and table_schema in ('intermediate', 'marts') "
-        "and table_type = 'BASE TABLE' order by all"
+        "where table_catalog = 'ful' and list_contains(?, table_schema) "
+        "and table_type = 'BASE TABLE' order by all",
+        [["intermediate", *PUBLISHED_SCHEMAS]],
     ).fetchall()
     assert any(t == "usage_daily" for _, t in tables)
+    assert {s for s, _ in tables} == {"intermediate", *PUBLISHED_SCHEMAS}
     for schema, table in tables:
         a = _comparable(con, "inc", schema, table)
         b = _comparable(con, "ful", schema, table)
@@ -276,6 +284,16 @@ def assert_same_tables(incremental: Path, full: Path) -> None:
 def test_incremental_runs_equal_a_full_refresh(data: st.DataObject, tmp_path_factory) -> None:
     events = data.draw(histories(), label="events")
     by_day, batches = data.draw(deliveries(events), label="deliveries")
+    build_and_compare(tmp_path_factory, by_day, batches)
+
+
+def build_and_compare(
+    tmp_path_factory: pytest.TempPathFactory,
+    by_day: dict[str, list[dict]],
+    batches: list[list[str]],
+) -> None:
+    """Deliver `batches` one after the other, each followed by the dbt asset's build decision and
+    a dbt run; then a full refresh over the same raw layer must give the same tables."""
     root = _example_root(tmp_path_factory)
     landing, state_dir = root / "landing", root / "incremental.state"
     paths = WarehousePaths.for_warehouse(root / "incremental.duckdb", state_dir)
@@ -303,3 +321,40 @@ def test_incremental_runs_equal_a_full_refresh(data: st.DataObject, tmp_path_fac
     shutil.copytree(state_dir / "raw", full / "raw")
     _dbt_run(full, "--full-refresh")
     assert_same_tables(state_dir / "build.duckdb", full / "build.duckdb")
+
+
+def test_a_late_event_moves_starts_across_midnight(tmp_path_factory) -> None:
+    """A conversation that starts just after midnight (Europe/Dublin, the night the clocks go
+    forward) gets a user message 7 minutes earlier, before midnight, delivered two days later:
+    its session and conversation now start the day before, so kpi_daily's and
+    config_sensitivity_daily's sessions of the first day for bot-a empty out; a second
+    conversation's late opener moves it across the DST change (01:00 UTC)."""
+    midnight = dt.datetime(2026, 3, 29, 0, 0)
+    late_opener = _event(0, "user_message", midnight - dt.timedelta(minutes=3), "v0", "bot-a", "c0")
+    first = [
+        _event(1, "conversation_start", midnight + dt.timedelta(minutes=4), "v0", "bot-a", "c0"),
+        _event(3, "goal", midnight + dt.timedelta(minutes=5), "v0", "bot-a", "c0"),  # reset_start
+        _event(4, "goal", midnight + dt.timedelta(minutes=6), "v0", "bot-a", "c0"),  # reset_done
+        _event(6, "intent_matched", midnight + dt.timedelta(minutes=7), "v0", "bot-a", "c0"),
+        _event(7, "impression", midnight + dt.timedelta(minutes=1), "v0", "bot-a", None),
+        _event(
+            8,
+            "conversation_start",
+            midnight + dt.timedelta(hours=1, minutes=2),
+            "v1",
+            "bot-a",
+            "c1",
+        ),
+    ]
+    # bot-only before the user side: the late message opens c1's session and conversation
+    late = [
+        late_opener,
+        _event(9, "user_message", midnight + dt.timedelta(minutes=58), "v1", "bot-a", "c1"),
+        _event(10, "impression", midnight - dt.timedelta(hours=20), "v0", "bot-a", None),
+    ]
+    by_day = {day: [] for day in DELIVERY_DAYS}
+    for event in first:
+        by_day["2026-03-29"].append({**event, "received_at": "2026-03-29T02:00:00Z"})
+    for event in late:
+        by_day["2026-03-31"].append({**event, "received_at": "2026-03-31T02:00:00Z"})
+    build_and_compare(tmp_path_factory, by_day, [["2026-03-29"], ["2026-03-31"]])

@@ -62,7 +62,7 @@ def test_full_refresh_reasons_in_order():
         == "the previous build did not finish"
     )
     assert planner.full_refresh_reason(BUILT, DEFINITION, False, lambda: 3) == (
-        "3 redelivered event(s) changed conversation, visitor or type"
+        "3 redelivered event(s) changed conversation, visitor, type or time"
     )
     assert planner.full_refresh_reason(BUILT, DEFINITION, False, lambda: 0) is None
 

@@ -1,5 +1,18 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_units',
+        unique_key=['organization', 'bot', 'conversation_id'],
+        on_schema_change='fail',
+    )
+}}
 -- One row per conversation: a messenger conversation split where a session opens at least
 -- `conversation_max_minutes` after the conversation's start. Starts at its first session.
+-- Incremental: strategy replace_units (macros/incremental_units.sql), unique key (organization,
+-- bot, conversation_id): the recompute unit, not the row's id (every row of a touched unit is
+-- deleted, even when the unit yields none now). Every (split) conversation of a messenger
+-- conversation with an event ingested after this table's watermark is recomputed, and replaces all
+-- of its rows (a late event can re-split it). No lookback needed.
 select
     conversation_key,
     organization,
@@ -13,7 +26,9 @@ select
     count(*) filter (where event_type = 'user_message') as user_message_count,
     count(*) filter (where event_type = 'bot_message') as bot_message_count,
     count(*) filter (where event_type = 'handover') > 0 as has_handover,
-    count(*) filter (where event_type = 'feedback') > 0 as has_feedback
+    count(*) filter (where event_type = 'feedback') > 0 as has_feedback,
+    max(last_ingested_at) as last_ingested_at
 from {{ ref('int_conversation_events') }}
+{{ only_touched_conversations(ref('int_conversation_events')) }}
 where conversation_key is not null
 group by conversation_key, organization, bot, conversation_id, conversation_number

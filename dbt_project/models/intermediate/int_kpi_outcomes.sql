@@ -1,5 +1,18 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_units',
+        unique_key=['organization', 'bot', 'conversation_id'],
+        on_schema_change='fail',
+    )
+}}
 -- One row per conversation and KPI use case it started, with its outcome and whether it started
 -- in business hours (docs blocks kpi_outcome_rule and business_hours_rule).
+-- Incremental: strategy replace_units (macros/incremental_units.sql), unique key (organization,
+-- bot, conversation_id): the recompute unit, not the row's id (every row of a touched unit is
+-- deleted, even when the unit yields none now). The outcomes of a messenger conversation with an
+-- event ingested after this table's watermark are recomputed whole and replace all of its rows (a
+-- late event can re-split it or change a goal). No lookback needed.
 with use_cases as (
 
     select * from {{ ref('int_kpi_use_cases') }}
@@ -9,12 +22,14 @@ with use_cases as (
 conversations as (
 
     select * from {{ ref('int_conversations') }}
+    {{ only_touched_conversations(ref('int_conversation_events')) }}
 
 ),
 
 goals as (
 
     select * from {{ ref('int_conversation_goals') }}
+    {{ only_touched_conversations(ref('int_conversation_events')) }}
 
 ),
 
@@ -24,7 +39,9 @@ started as (
         conversations.conversation_key,
         conversations.organization,
         conversations.bot,
+        conversations.conversation_id,
         conversations.conversation_start_at,
+        conversations.last_ingested_at,
         use_cases.dashboard,
         use_cases.dashboard_title,
         use_cases.use_case,
@@ -101,7 +118,10 @@ select
         when reached.has_failure then 'failure'
         else 'abandoned'
     end as outcome,
-    hours.is_business_hours
+    hours.is_business_hours,
+    started.conversation_id,
+    -- the conversation's newest ingest (its goals are its events)
+    started.last_ingested_at
 from started
 inner join reached using (conversation_key, dashboard, use_case)
 inner join hours using (conversation_key, dashboard, use_case)

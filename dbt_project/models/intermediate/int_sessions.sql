@@ -1,5 +1,18 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_units',
+        unique_key=['organization', 'bot', 'conversation_id'],
+        on_schema_change='fail',
+    )
+}}
 -- One row per session, aggregated from the sessionised conversation events. A session starts at
 -- its opening user-side event and ends at the last event (either side) attached to it.
+-- Incremental: strategy replace_units (macros/incremental_units.sql), unique key (organization,
+-- bot, conversation_id): the recompute unit, not the row's id (every row of a touched unit is
+-- deleted, even when the unit yields none now). Every session of a messenger conversation with an
+-- event ingested after this table's watermark is recomputed, and replaces all of the conversation's
+-- rows (a late event can merge or split sessions). No lookback needed.
 select
     session_id,
     organization,
@@ -14,7 +27,9 @@ select
     max(occurred_at) filter (where is_user_side) as last_user_activity_at,
     max(occurred_at) as session_end_at,
     count(*) filter (where is_user_side) as user_event_count,
-    count(*) as event_count
+    count(*) as event_count,
+    max(last_ingested_at) as last_ingested_at
 from {{ ref('int_conversation_events') }}
+{{ only_touched_conversations(ref('int_conversation_events')) }}
 where session_id is not null
 group by session_id, organization, bot, conversation_id, session_number

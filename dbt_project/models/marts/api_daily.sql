@@ -1,6 +1,26 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_partitions',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_conversation_events') }}, {{ ref('int_impressions') }}, {{ ref('stg_messenger__events') }}
 -- API calls per reporting-timezone day, organization, bot and API connector. Latency
 -- percentiles are per day; for a date range compute them from fct_api_calls (percentiles do
 -- not add up across days).
+-- Incremental: strategy replace_partitions (macros/incremental_units.sql), partitions
+-- (metric_date, organization, bot): the partitions a run touched (macro touched_partitions) are
+-- deleted and recomputed whole from the updated fact tables; no lookback needed.
+with {{ touched_partitions_cte() }}
+
+calls as (
+
+    select * from {{ ref('fct_api_calls') }}
+    where {{ in_touched_partitions('call_date') }}
+
+)
+
 select
     call_date as metric_date,
     organization,
@@ -12,6 +32,7 @@ select
     count(duration_ms) as timed_calls,
     avg(duration_ms) as avg_latency_ms,
     quantile_cont(duration_ms, 0.5) as latency_p50_ms,
-    quantile_cont(duration_ms, 0.95) as latency_p95_ms
-from {{ ref('fct_api_calls') }}
+    quantile_cont(duration_ms, 0.95) as latency_p95_ms,
+    max(last_ingested_at) as last_ingested_at
+from calls
 group by call_date, organization, bot, api

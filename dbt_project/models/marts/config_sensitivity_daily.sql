@@ -1,3 +1,11 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_partitions',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_conversation_events') }}, {{ ref('int_impressions') }}, {{ ref('stg_messenger__events') }}
 -- What a setting would change: for the current data, the sessions there would be with each
 -- candidate inactivity timeout, and the unique impressions with each candidate window, per
 -- reporting-timezone day, organization and bot. The configured value is always a candidate.
@@ -9,6 +17,12 @@
 -- Cost: one window pass (lag per conversation) over user-side events for every timeout, then a
 -- filtered count per timeout; one anchored_windows pass over the impressions times the other
 -- windows (the candidate window is a partition key).
+-- Incremental: strategy replace_partitions (macros/incremental_units.sql), partitions
+-- (metric_date, organization, bot): the partitions a run touched (macro touched_partitions) are
+-- deleted and recomputed whole, sessions from every user-side event of the conversations with
+-- one in a touched partition (a session is dated by its opening event, whose predecessor is in
+-- the same conversation), unique impressions from every impression of the visitors with one in
+-- a touched partition (their windows chain over all of the visitor's impressions). No lookback.
 {%- set configured_minutes = var('session_inactivity_minutes') | int %}
 {%- set configured_hours = var('unique_window_hours') | int %}
 {%- set timeouts = var('sensitivity_inactivity_minutes') | map('int') | list %}
@@ -17,17 +31,42 @@
 {%- set windows = (windows + [configured_hours]) | unique | sort %}
 {%- set other_windows = windows | reject('equalto', configured_hours) | list %}
 
-with user_activity as (
+with {{ touched_partitions_cte() }}
+
+{%- if is_incremental() %}
+
+partition_conversations as (
+
+    select distinct organization, bot, conversation_id
+    from {{ ref('int_conversation_events') }}
+    where is_user_side and {{ in_touched_partitions(to_local_date('occurred_at'), 'occurred_at') }}
+
+),
+
+partition_visitors as (
+
+    select distinct organization, bot, visitor_id
+    from {{ ref('int_impressions') }}
+    where {{ in_touched_partitions(to_local_date('impression_at'), 'impression_at') }}
+
+),
+{%- endif %}
+
+user_activity as (
 
     select
         organization,
         bot,
         occurred_at,
+        last_ingested_at,
         lag(occurred_at) over (
             partition by conversation_id, organization, bot
             order by occurred_at, event_id
         ) as previous_user_activity_at
     from {{ ref('int_conversation_events') }}
+    {%- if is_incremental() %}
+    semi join partition_conversations using (organization, bot, conversation_id)
+    {%- endif %}
     where is_user_side
 
 ),
@@ -42,9 +81,11 @@ sessions_wide as (
         {%- for minutes in timeouts %}
         count(*) filter (
             where {{ opens_session('occurred_at', 'previous_user_activity_at', minutes) }}
-        ) as sessions_{{ minutes }}{{ "," if not loop.last }}
+        ) as sessions_{{ minutes }},
         {%- endfor %}
+        max(last_ingested_at) as last_ingested_at
     from user_activity
+    where {{ in_touched_partitions(to_local_date('occurred_at'), 'occurred_at') }}
     group by all
 
 ),
@@ -57,7 +98,8 @@ sessions as (
         bot,
         'policies.userSession.expireOnInactivityInMinutes' as setting_key,
         cast(replace(candidate, 'sessions_', '') as integer) as candidate_value,
-        metric_value
+        metric_value,
+        last_ingested_at
     from (
         unpivot sessions_wide
         on {% for minutes in timeouts %}sessions_{{ minutes }}{{ ", " if not loop.last }}{% endfor %}
@@ -75,8 +117,10 @@ configured_unique_impressions as (
         bot,
         'impressions.uniqueWindowHours' as setting_key,
         {{ configured_hours }} as candidate_value,
-        count(*) filter (where is_unique) as metric_value
+        count(*) filter (where is_unique) as metric_value,
+        max(last_ingested_at) as last_ingested_at
     from {{ ref('int_impressions') }}
+    where {{ in_touched_partitions(to_local_date('impression_at'), 'impression_at') }}
     group by all
 
 ),
@@ -91,8 +135,12 @@ impression_candidates as (
         impressions.bot,
         impressions.visitor_id,
         impressions.impression_at,
+        impressions.last_ingested_at,
         candidates.window_hours
     from {{ ref('int_impressions') }} as impressions
+    {%- if is_incremental() %}
+    semi join partition_visitors using (organization, bot, visitor_id)
+    {%- endif %}
     cross join (
         select unnest([{{ other_windows | join(', ') }}]) as window_hours
     ) as candidates
@@ -120,8 +168,10 @@ candidate_unique_impressions as (
         bot,
         'impressions.uniqueWindowHours' as setting_key,
         window_hours as candidate_value,
-        count(*) filter (where is_window_opener) as metric_value
+        count(*) filter (where is_window_opener) as metric_value,
+        max(last_ingested_at) as last_ingested_at
     from candidate_windows
+    where {{ in_touched_partitions(to_local_date('impression_at'), 'impression_at') }}
     group by all
 
 ),
@@ -155,7 +205,8 @@ select
     -- sum(metric_value) / sum(configured_metric_value) - 1
     cast(max(counts.metric_value) filter (where counts.candidate_value = settings.configured_value)
         over (partition by counts.metric_date, counts.organization, counts.bot, counts.setting_key)
-        as bigint) as configured_metric_value
+        as bigint) as configured_metric_value,
+    counts.last_ingested_at
 from counts
 inner join (
     values

@@ -1,4 +1,16 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_units',
+        unique_key=['organization', 'bot', 'visitor_id'],
+        on_schema_change='fail',
+    )
+}}
 -- One row per impression (page load with the messenger), with its unique-impression window.
+-- Incremental: strategy replace_units (macros/incremental_units.sql), unique key (organization,
+-- bot, visitor_id): the recompute unit, not the row's id. int_impressions rewrites every impression
+-- of a touched visitor with the visitor's newest ingest; those visitors' impressions replace all of
+-- their rows here. No lookback needed.
 select
     impression_id,
     organization,
@@ -12,5 +24,7 @@ select
     unique_impression_id,
     window_start_at,
     window_end_at,
-    is_engaged_unique
+    is_engaged_unique,
+    last_ingested_at
 from {{ ref('int_impressions') }}
+{{ only_touched_units(ref('int_impressions'), ['organization', 'bot', 'visitor_id']) }}

@@ -1,10 +1,24 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_units',
+        unique_key=['organization', 'bot', 'conversation_id'],
+        on_schema_change='fail',
+    )
+}}
 -- One row per intent_matched event; `fallback` is a missed input.
+-- Incremental: strategy replace_units (macros/incremental_units.sql), unique key (organization,
+-- bot, conversation_id): the recompute unit, not the row's id (every row of a touched unit is
+-- deleted, even when the unit yields none now). The intent matches of a messenger conversation with
+-- an event ingested after this table's watermark are recomputed and replace all of its rows. No
+-- lookback needed.
 with conversation_handovers as (
 
     select
         conversation_key,
         max(occurred_at) as last_handover_at
     from {{ ref('int_conversation_events') }}
+    {{ only_touched_conversations(ref('int_conversation_events')) }}
     where event_type = 'handover' and conversation_key is not null
     group by conversation_key
 
@@ -22,7 +36,9 @@ select
     intent = 'fallback' as is_fallback,
     coalesce(handovers.last_handover_at > events.occurred_at, false) as is_followed_by_handover,
     occurred_at as matched_at,
-    {{ to_local_date('occurred_at') }} as match_date
+    {{ to_local_date('occurred_at') }} as match_date,
+    events.last_ingested_at
 from {{ ref('int_conversation_events') }} as events
+{{ only_touched_conversations(ref('int_conversation_events')) }}
 left join conversation_handovers as handovers using (conversation_key)
 where events.event_type = 'intent_matched'

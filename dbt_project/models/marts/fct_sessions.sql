@@ -1,5 +1,18 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_units',
+        unique_key=['organization', 'bot', 'conversation_id'],
+        on_schema_change='fail',
+    )
+}}
 -- One row per session; its date is the reporting-timezone date of its start, even when it runs
 -- past midnight.
+-- Incremental: strategy replace_units (macros/incremental_units.sql), unique key (organization,
+-- bot, conversation_id): the recompute unit, not the row's id (every row of a touched unit is
+-- deleted, even when the unit yields none now). The sessions of a messenger conversation with an
+-- event ingested after this table's watermark are recomputed and replace all of its rows. No
+-- lookback needed.
 select
     session_id,
     organization,
@@ -16,5 +29,7 @@ select
     session_end_at,
     epoch(session_end_at - session_start_at) as session_duration_seconds,
     user_event_count,
-    event_count
+    event_count,
+    last_ingested_at
 from {{ ref('int_sessions') }}
+{{ only_touched_conversations(ref('int_conversation_events')) }}

@@ -1,5 +1,18 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_partitions',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_conversation_events') }}, {{ ref('int_impressions') }}, {{ ref('stg_messenger__events') }}
 -- Intent matches per reporting-timezone day, organization, bot and intent.
-with matches as (
+-- Incremental: strategy replace_partitions (macros/incremental_units.sql), partitions
+-- (metric_date, organization, bot): the partitions a run touched (macro touched_partitions) are
+-- deleted and recomputed whole from the updated fact tables; no lookback needed.
+with {{ touched_partitions_cte() }}
+
+matches as (
 
     select
         match_date as metric_date,
@@ -8,8 +21,10 @@ with matches as (
         intent,
         count(*) as matches,
         count(confidence) as confidence_count,
-        sum(confidence) as confidence_sum
+        sum(confidence) as confidence_sum,
+        max(last_ingested_at) as last_ingested_at
     from {{ ref('fct_intent_matches') }}
+    where {{ in_touched_partitions('match_date') }}
     group by match_date, organization, bot, intent
 
 ),
@@ -37,5 +52,6 @@ select
     confidence_sum / nullif(confidence_count, 0) as avg_confidence,
     bot_day_matches,
     matches / bot_day_matches as share_of_matches,
-    coalesce(bot_day_fallbacks, 0) / bot_day_matches as fallback_share
+    coalesce(bot_day_fallbacks, 0) / bot_day_matches as fallback_share,
+    last_ingested_at
 from bot_days

@@ -1,6 +1,19 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_partitions',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_conversation_events') }}, {{ ref('int_impressions') }}, {{ ref('stg_messenger__events') }}
 -- Bucket metrics per reporting-timezone day: the configured goal's events counted by reason
 -- (`(no reason)` when the goal event carries none). Built-in goal names count events of that type.
-with metrics as (
+-- Incremental: strategy replace_partitions (macros/incremental_units.sql), partitions
+-- (metric_date, organization, bot): the partitions a run touched (macro touched_partitions) are
+-- deleted and recomputed whole from the updated fact tables; no lookback needed.
+with {{ touched_partitions_cte() }}
+
+metrics as (
 
     select * from {{ ref('int_kpi_bucket_metrics') }}
 
@@ -13,9 +26,12 @@ goal_events as (
         bot,
         case when event_type = 'goal' then goal else event_type end as goal_name,
         coalesce(goal_reason, '(no reason)') as bucket,
-        {{ to_local_date('occurred_at') }} as metric_date
+        {{ to_local_date('occurred_at') }} as metric_date,
+        last_ingested_at
     from {{ ref('int_conversation_events') }}
-    where event_type in ('goal', 'conversation_start', 'conversation_end', 'handover')
+    where
+        event_type in ('goal', 'conversation_start', 'conversation_end', 'handover')
+        and {{ in_touched_partitions(to_local_date('occurred_at'), 'occurred_at') }}
 
 )
 
@@ -27,8 +43,11 @@ select
     metrics.use_case,
     metrics.metric,
     goal_events.bucket,
-    count(*) as goal_count
+    count(*) as goal_count,
+    max(goal_events.last_ingested_at) as last_ingested_at
 from metrics
 inner join goal_events
     on metrics.bot = goal_events.bot and metrics.goal = goal_events.goal_name
-group by all
+group by
+    goal_events.metric_date, goal_events.organization, goal_events.bot, metrics.dashboard,
+    metrics.use_case, metrics.metric, goal_events.bucket

@@ -1,5 +1,25 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_partitions',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_conversation_events') }}, {{ ref('int_impressions') }}, {{ ref('stg_messenger__events') }}
 -- KPI use-case outcomes per reporting-timezone day of the conversation's start.
 -- starts = successes + failures + abandons. A missing row means zero.
+-- Incremental: strategy replace_partitions (macros/incremental_units.sql), partitions
+-- (metric_date, organization, bot): the partitions a run touched (macro touched_partitions) are
+-- deleted and recomputed whole from the updated fact tables; no lookback needed.
+with {{ touched_partitions_cte() }}
+
+outcomes as (
+
+    select * from {{ ref('fct_kpi_outcomes') }}
+    where {{ in_touched_partitions('conversation_date') }}
+
+)
+
 select
     conversation_date as metric_date,
     organization,
@@ -14,6 +34,7 @@ select
     count(*) filter (where outcome = 'abandoned') as abandons,
     count(*) filter (where is_business_hours) as business_hours_starts,
     count(*) filter (where is_business_hours and outcome = 'success')
-        as business_hours_successes
-from {{ ref('fct_kpi_outcomes') }}
+        as business_hours_successes,
+    max(last_ingested_at) as last_ingested_at
+from outcomes
 group by conversation_date, organization, bot, dashboard, use_case

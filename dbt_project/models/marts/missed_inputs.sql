@@ -1,15 +1,17 @@
 -- The user inputs the bot did not understand (docs block missed_input_rule). One row per
 -- organization, bot and masked input.
+-- A full table, derived from missed_inputs_daily (the same fallbacks counted per day, far fewer
+-- rows than the events): the counts add up and the first and last dates are the extreme
+-- metric_dates, so the values equal a count over int_conversation_events.
 select
     organization,
     bot,
-    masked_user_input as masked_input,
-    count(*) as occurrences,
-    min({{ to_local_date('occurred_at') }}) as first_seen_date,
-    max({{ to_local_date('occurred_at') }}) as last_seen_date,
+    masked_input,
+    cast(sum(occurrences) as bigint) as occurrences,
+    min(metric_date) as first_seen_date,
+    max(metric_date) as last_seen_date,
     row_number() over (
-        partition by organization, bot order by count(*) desc, masked_user_input
+        partition by organization, bot order by sum(occurrences) desc, masked_input
     ) as frequency_rank
-from {{ ref('int_conversation_events') }}
-where event_type = 'intent_matched' and intent = 'fallback' and masked_user_input is not null
-group by organization, bot, masked_user_input
+from {{ ref('missed_inputs_daily') }}
+group by organization, bot, masked_input

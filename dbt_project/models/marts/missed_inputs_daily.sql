@@ -1,12 +1,40 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_partitions',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_conversation_events') }}, {{ ref('int_impressions') }}, {{ ref('stg_messenger__events') }}
 -- The user inputs the bot did not understand (fallback intent matches), masked as in
 -- missed_inputs, counted per reporting-timezone date of the fallback so that dashboards can
 -- rank them over any date range.
+-- Incremental: strategy replace_partitions (macros/incremental_units.sql), partitions
+-- (metric_date, organization, bot): the partitions a run touched (macro touched_partitions) are
+-- deleted and recomputed whole from int_conversation_events; no lookback needed.
+with {{ touched_partitions_cte() }}
+
+fallbacks as (
+
+    select
+        {{ to_local_date('occurred_at') }} as metric_date,
+        organization,
+        bot,
+        masked_user_input,
+        last_ingested_at
+    from {{ ref('int_conversation_events') }}
+    where
+        event_type = 'intent_matched' and intent = 'fallback' and masked_user_input is not null
+        and {{ in_touched_partitions(to_local_date('occurred_at'), 'occurred_at') }}
+
+)
+
 select
-    {{ to_local_date('occurred_at') }} as metric_date,
+    metric_date,
     organization,
     bot,
     masked_user_input as masked_input,
-    count(*) as occurrences
-from {{ ref('int_conversation_events') }}
-where event_type = 'intent_matched' and intent = 'fallback' and masked_user_input is not null
-group by all
+    count(*) as occurrences,
+    max(last_ingested_at) as last_ingested_at
+from fallbacks
+group by metric_date, organization, bot, masked_user_input

@@ -1,7 +1,20 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_partitions',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_conversation_events') }}, {{ ref('int_impressions') }}, {{ ref('stg_messenger__events') }}
 -- Usage Metrics per reporting-timezone day, organization and bot. Event counts are dated by
 -- occurred_at, sessions and conversations by their start, unique impressions by the unique
 -- impression. Ratios come with their numerator and denominator. A missing row means zero.
-with events as (
+-- Incremental: strategy replace_partitions (macros/incremental_units.sql), partitions
+-- (metric_date, organization, bot): the partitions a run touched (macro touched_partitions) are
+-- deleted and recomputed whole from the updated fact tables; no lookback needed.
+with {{ touched_partitions_cte() }}
+
+events as (
 
     select
         {{ to_local_date('occurred_at') }} as metric_date,
@@ -15,8 +28,10 @@ with events as (
         sum(rating) filter (where event_type = 'feedback') as feedback_rating_sum,
         count(*) filter (where event_type = 'intent_matched') as intent_matches,
         count(*) filter (where event_type = 'intent_matched' and intent = 'fallback')
-            as fallback_matches
+            as fallback_matches,
+        max(last_ingested_at) as last_ingested_at
     from {{ ref('int_conversation_events') }}
+    where {{ in_touched_partitions(to_local_date('occurred_at'), 'occurred_at') }}
     group by all
 
 ),
@@ -29,8 +44,10 @@ impressions as (
         bot,
         count(*) as impressions,
         count(*) filter (where is_unique) as unique_impressions,
-        count(*) filter (where is_engaged_unique) as engaged_unique_impressions
+        count(*) filter (where is_engaged_unique) as engaged_unique_impressions,
+        max(last_ingested_at) as last_ingested_at
     from {{ ref('fct_impressions') }}
+    where {{ in_touched_partitions('impression_date') }}
     group by all
 
 ),
@@ -42,8 +59,10 @@ sessions as (
         organization,
         bot,
         count(*) as sessions,
-        sum(session_duration_seconds) as session_duration_seconds_sum
+        sum(session_duration_seconds) as session_duration_seconds_sum,
+        max(last_ingested_at) as last_ingested_at
     from {{ ref('fct_sessions') }}
+    where {{ in_touched_partitions('session_date') }}
     group by all
 
 ),
@@ -54,8 +73,10 @@ conversations as (
         conversation_date as metric_date,
         organization,
         bot,
-        count(*) as conversations
+        count(*) as conversations,
+        max(last_ingested_at) as last_ingested_at
     from {{ ref('fct_conversations') }}
+    where {{ in_touched_partitions('conversation_date') }}
     group by all
 
 ),
@@ -91,7 +112,12 @@ joined as (
         coalesce(events.feedback_rating_sum, 0) as feedback_rating_sum,
         coalesce(events.intent_matches, 0) as intent_matches,
         coalesce(events.fallback_matches, 0) as fallback_matches,
-        coalesce(sessions.session_duration_seconds_sum, 0) as session_duration_seconds_sum
+        coalesce(sessions.session_duration_seconds_sum, 0) as session_duration_seconds_sum,
+        -- the partition's newest contributing ingest: this table's watermark
+        greatest(
+            events.last_ingested_at, impressions.last_ingested_at,
+            sessions.last_ingested_at, conversations.last_ingested_at
+        ) as last_ingested_at
     from spine
     left join events using (metric_date, organization, bot)
     left join impressions using (metric_date, organization, bot)
@@ -101,10 +127,11 @@ joined as (
 )
 
 select
-    *,
+    * exclude (last_ingested_at),
     engaged_unique_impressions / nullif(unique_impressions, 0) as engagement_rate,
     feedback_rating_sum / nullif(feedback_count, 0) as avg_feedback_rating,
     session_duration_seconds_sum / nullif(sessions, 0) as avg_session_duration_seconds,
     sessions / nullif(conversations, 0) as sessions_per_conversation,
-    fallback_matches / nullif(intent_matches, 0) as fallback_share
+    fallback_matches / nullif(intent_matches, 0) as fallback_share,
+    last_ingested_at
 from joined
