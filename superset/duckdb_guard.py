@@ -1,0 +1,49 @@
+"""What a DuckDB connection Superset opens on the warehouse may touch on disk.
+
+The warehouse file holds views over its Parquet versions in `<warehouse>.data/` (see
+orchestration/publish.py), so each connection may read that folder and nothing else:
+`allowed_directories` is set to it, then `enable_external_access` is turned off, which refuses
+every other file, extension installs and loads, and cannot be turned back on (nor
+`allowed_directories` changed) from SQL. DuckDB 2.0 takes neither setting from `connect(config=)`
+in that order, so superset_config.py applies `lock_down` to every new connection (a SQLAlchemy
+pool `connect` event). DuckDB would still let `COPY … TO` and `EXPORT DATABASE` write into the
+allowed folder: `writes_files` finds them, and superset_config.py's SQL_QUERY_MUTATOR refuses
+them before they reach DuckDB.
+
+No Superset import: the tests apply the same functions to plain DuckDB connections.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+WRITING_KEYWORDS = frozenset({"COPY", "EXPORT"})
+REFUSAL = "statements that write files (COPY, EXPORT) are not allowed on the warehouse"
+
+
+def data_folder(warehouse: str) -> str:
+    """The folder of the warehouse's Parquet versions, with a trailing slash."""
+    return f"{warehouse}.data/"
+
+
+def lock_down(con: Any) -> None:
+    """Allow reads of the warehouse's data folder only, then turn external access off."""
+    (path,) = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    folder = data_folder(str(path)).replace("'", "''")
+    con.execute(f"SET allowed_directories = ['{folder}']")
+    con.execute("SET enable_external_access = false")
+
+
+def writes_files(sql: str) -> bool:
+    """Whether `sql` holds a COPY or EXPORT keyword outside strings, identifiers and comments
+    (a column named copy is refused too: the safe side)."""
+    from sqlglot.tokens import Tokenizer, TokenType
+
+    try:
+        tokens = Tokenizer().tokenize(sql)
+    except Exception:  # unparseable: let the keyword search decide
+        return any(word in sql.upper() for word in WRITING_KEYWORDS)
+    skip = {TokenType.STRING, TokenType.IDENTIFIER}
+    return any(t.token_type not in skip and t.text.upper() in WRITING_KEYWORDS for t in tokens)
