@@ -129,9 +129,9 @@ class _Table:
     def key(self) -> str:
         return f"{self.schema}.{self.name}"
 
-    def date_column(self) -> str | None:
-        """The partition column: the table's one DATE column, when it is a partitioned one."""
-        if not any(fnmatch.fnmatchcase(self.key, pattern) for pattern in PARTITIONED):
+    def date_column(self, partitioned: tuple[str, ...]) -> str | None:
+        """The partition column: the table's one DATE column, when it matches `partitioned`."""
+        if not any(fnmatch.fnmatchcase(self.key, pattern) for pattern in partitioned):
             return None
         dates = [name for name, type_ in self.columns if type_ == "DATE"]
         return dates[0] if len(dates) == 1 else None
@@ -250,13 +250,19 @@ def prune_versions(warehouse: Path, keep: int = KEEP_VERSIONS) -> list[int]:
 
 
 def publish(
-    build_db: Path, warehouse: Path, schemas: tuple[str, ...], stamp: PublishStamp
+    build_db: Path,
+    warehouse: Path,
+    schemas: tuple[str, ...],
+    stamp: PublishStamp,
+    partitioned: tuple[str, ...] = PARTITIONED,
 ) -> PublishResult:
     """Atomically replace `warehouse` with the tables of `schemas` from `build_db`.
 
     `stamp` is written to `marts.publish_info` (key, value) so every copy says what it is (the
     one record of what was published: state.read_publish_stamp), with the data version it
     reads, and its `published_at` into `marts.pipeline_status.last_published_at`.
+    `partitioned`: the tables (fnmatch patterns) published as Parquet; () copies every table
+    (as before Parquet versions; benchmarks/publish_change.py compares the two).
     """
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     current = published_version(warehouse)
@@ -281,7 +287,7 @@ def publish(
             for schema in schemas:
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
             for table in found:
-                column = table.date_column()
+                column = table.date_column(partitioned)
                 prints = _fingerprints(con, table, column) if column else {}
                 if not prints:  # small, or empty: a native copy
                     con.execute(
