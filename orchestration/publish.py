@@ -18,9 +18,11 @@ in place (a link is shared), only created. The version folder is complete and re
 before the new DuckDB file, whose views name that version's files, replaces `W`.
 
 `marts.publish_info` (the one record of what was published) names the version (`data_version`).
-The last KEEP_VERSIONS versions are kept, so a reader that opened an earlier file keeps reading
-consistent data for that many publishes; older ones are deleted after the swap. A publish killed
-at any point leaves `W` and its versions as they were; the next publish removes what it left.
+The last KEEP_VERSIONS versions are kept, and any replaced less than KEEP_SECONDS ago, so a
+reader that opened an earlier file keeps reading consistent data; older ones are deleted after
+the swap (hard links: a deleted version frees only the files no later version shares). A
+publish killed at any point leaves `W` and its versions as they were; the next publish removes
+what it left.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import fnmatch
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +51,10 @@ REQUIRED_TABLES = (  # section 4 of the contract
 # natively into the warehouse file (the daily marts: small, and the dashboards' fast path).
 PARTITIONED = ("marts.fct_*", "audit.rejected_events")
 KEEP_VERSIONS = 3  # version folders kept after a publish: the new one and the two before
+# ... and any version replaced less than this long ago: a process keeps reading the file it first
+# opened while it holds any connection to that path (DuckDB shares one instance per path), so
+# under continuous reads it may lag several quick publishes behind
+KEEP_SECONDS = 600.0
 DATA_VERSION_KEY = "data_version"  # marts.publish_info key: the version folder the file reads
 MANIFEST = "manifest.json"
 NULL_PARTITION = "null"  # rows whose date is NULL
@@ -240,13 +247,26 @@ def _previous_manifest(warehouse: Path, current: int | None) -> dict:
     return manifest if manifest.get("duckdb") == duckdb.__version__ else {}
 
 
-def prune_versions(warehouse: Path, keep: int = KEEP_VERSIONS) -> list[int]:
-    """Delete all but the newest `keep` version folders; returns the numbers deleted."""
+def prune_versions(
+    warehouse: Path, keep: int = KEEP_VERSIONS, keep_seconds: float | None = None
+) -> list[int]:
+    """Delete the version folders older than the newest `keep` that were replaced (their next
+    version written) more than `keep_seconds` (default KEEP_SECONDS) ago; returns the numbers
+    deleted."""
+    keep_seconds = KEEP_SECONDS if keep_seconds is None else keep_seconds
     versions = sorted(version_dirs(warehouse).items())
-    deleted = versions[:-keep] if keep > 0 else versions
-    for _, path in deleted:
-        shutil.rmtree(path, ignore_errors=True)
-    return [number for number, _ in deleted]
+    now = time.time()
+    deleted = []
+    for i, (number, path) in enumerate(versions[: max(len(versions) - max(keep, 1), 0)]):
+        successor = versions[i + 1][1]  # the version that replaced it
+        try:
+            replaced_at = (successor / MANIFEST).stat().st_mtime
+        except OSError:
+            replaced_at = 0.0
+        if now - replaced_at >= keep_seconds:
+            shutil.rmtree(path, ignore_errors=True)
+            deleted.append(number)
+    return deleted
 
 
 def publish(

@@ -267,11 +267,19 @@ def test_publish_killed_before_the_swap(tmp_path: Path, build: Path) -> None:
     _assert_same_as_build(warehouse, build)
 
 
-def test_only_the_last_versions_are_kept(tmp_path: Path, build: Path) -> None:
+def test_only_the_last_versions_are_kept(
+    tmp_path: Path, build: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     warehouse = tmp_path / "warehouse.duckdb"
-    for n in range(1, 6):
+    for n in range(1, 5):  # quick publishes: versions replaced a moment ago are all kept
+        _sql(build, f"UPDATE marts.fct_api_calls SET status_code = {n} WHERE call_id = 'a0'")
+        assert publish(build, warehouse, SCHEMAS, _stamp(n)).version == n
+    assert sorted(p.name for p in data_dir(warehouse).iterdir()) == ["v1", "v2", "v3", "v4"]
+
+    monkeypatch.setattr(pub, "KEEP_SECONDS", 0.0)  # as if they were replaced long ago
+    for n in range(5, 7):
         _sql(build, f"UPDATE marts.fct_api_calls SET status_code = {n} WHERE call_id = 'a0'")
         assert publish(build, warehouse, SCHEMAS, _stamp(n)).version == n
     kept = sorted(p.name for p in data_dir(warehouse).iterdir())
-    assert kept == [f"v{n}" for n in range(6 - KEEP_VERSIONS, 6)]
+    assert kept == [f"v{n}" for n in range(7 - KEEP_VERSIONS, 7)]
     _assert_same_as_build(warehouse, build)  # links survive the deletion of older versions
