@@ -27,13 +27,29 @@ def data_folder(warehouse: str) -> str:
 
 
 def lock_down(con: Any) -> None:
-    """Allow reads of the warehouse's data folder only, then turn external access off."""
+    """Allow reads of the warehouse's data folder only, then turn external access off.
+
+    DuckDB shares one database instance per path within a process, and these settings belong
+    to the instance: a connection to an instance already locked down (by an earlier, still open
+    connection, or one opened concurrently) is left as it is. Any other failure is raised, so
+    the connection is not used."""
+    if _locked(con):
+        return
     (path,) = con.execute(
         "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
     ).fetchone()
     folder = data_folder(str(path)).replace("'", "''")
-    con.execute(f"SET allowed_directories = ['{folder}']")
-    con.execute("SET enable_external_access = false")
+    try:
+        con.execute(f"SET allowed_directories = ['{folder}']")
+        con.execute("SET enable_external_access = false")
+    except Exception:
+        if not _locked(con):  # another connection did not lock this instance meanwhile
+            raise
+
+
+def _locked(con: Any) -> bool:
+    (enabled,) = con.execute("SELECT current_setting('enable_external_access')").fetchone()
+    return enabled is False or str(enabled).lower() == "false"
 
 
 def writes_files(sql: str) -> bool:
