@@ -164,7 +164,8 @@ REFUSED = {
     "COPY (SELECT 1) TO '{tmp}/x.csv'": WRITES_FILES,
     # writing into the published Parquet folder (which DuckDB may read): Superset only
     "COPY (SELECT 1) TO '{data}/x.parquet'": WRITES_FILES,
-    "EXPORT DATABASE '{data}/export'": WRITES_FILES,
+    # ... and EXPORT DATABASE: Superset's parser refuses it first (SQL_QUERY_MUTATOR would too)
+    "EXPORT DATABASE '{data}/export'": "Error parsing",
     # opening (creating) another database file: DuckDB only, enable_external_access=false
     "ATTACH '{tmp}/y.duckdb'": FILES_OFF,
     # installing an extension (writes to ~/.duckdb/extensions): DuckDB only, the same
