@@ -56,6 +56,7 @@ KEEP_VERSIONS = 3  # version folders kept after a publish: the new one and the t
 # under continuous reads it may lag several quick publishes behind
 KEEP_SECONDS = 600.0
 DATA_VERSION_KEY = "data_version"  # marts.publish_info key: the version folder the file reads
+DATA_DIR_KEY = "data_dir"  # ... and the folder its views read (a copy of the file reads it too)
 MANIFEST = "manifest.json"
 NULL_PARTITION = "null"  # rows whose date is NULL
 
@@ -352,7 +353,11 @@ def publish(
             con.execute("CREATE TABLE marts.publish_info (key VARCHAR PRIMARY KEY, value VARCHAR)")
             con.executemany(
                 "INSERT INTO marts.publish_info VALUES (?, ?)",
-                [*stamp.rows(), (DATA_VERSION_KEY, str(version))],
+                [
+                    *stamp.rows(),
+                    (DATA_VERSION_KEY, str(version)),
+                    (DATA_DIR_KEY, f"{data_dir(warehouse)}/"),
+                ],
             )
             con.execute("DETACH build")
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")

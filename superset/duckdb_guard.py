@@ -1,7 +1,8 @@
 """What a DuckDB connection Superset opens on the warehouse may touch on disk.
 
 The warehouse file holds views over its Parquet versions in `<warehouse>.data/` (see
-orchestration/publish.py), so each connection may read that folder and nothing else:
+orchestration/publish.py; `marts.publish_info` records that folder as `data_dir`, and a copy of
+the file reads the original's), so each connection may read that folder and nothing else:
 `allowed_directories` is set to it, then `enable_external_access` is turned off, which refuses
 every other file, extension installs and loads, and cannot be turned back on (nor
 `allowed_directories` changed) from SQL. DuckDB 2.0 takes neither setting from `connect(config=)`
@@ -35,16 +36,29 @@ def lock_down(con: Any) -> None:
     the connection is not used."""
     if _locked(con):
         return
-    (path,) = con.execute(
-        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-    ).fetchone()
-    folder = data_folder(str(path)).replace("'", "''")
+    folder = _published_folder(con).replace("'", "''")
     try:
         con.execute(f"SET allowed_directories = ['{folder}']")
         con.execute("SET enable_external_access = false")
     except Exception:
         if not _locked(con):  # another connection did not lock this instance meanwhile
             raise
+
+
+def _published_folder(con: Any) -> str:
+    """The folder the file's views read, as the publish recorded it (`data_dir` in
+    marts.publish_info: a copy of the file still reads its original's folder), else the one
+    beside the file."""
+    try:
+        row = con.execute("SELECT value FROM marts.publish_info WHERE key = 'data_dir'").fetchone()
+    except Exception:  # no publish_info: not published by the pipeline
+        row = None
+    if row and row[0]:
+        return str(row[0])
+    (path,) = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    return data_folder(str(path))
 
 
 def _locked(con: Any) -> bool:

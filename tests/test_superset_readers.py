@@ -193,7 +193,7 @@ def test_analyst_sql_lab_is_read_only(superset: Superset, tmp_path: Path) -> Non
     assert facts.status_code == 200, facts.text
     assert facts.json()["data"][0]["n"] > 0, "the analyst reads the Parquet-backed facts"
 
-    data = data_folder(str(superset.warehouse)).rstrip("/")
+    data = data_folder(str(superset.warehouse)).rstrip("/")  # the served file was published here
     before = sorted(Path(data).rglob("*"))
     extensions = _extensions()
     for template, refusal in REFUSED.items():
