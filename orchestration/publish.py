@@ -116,6 +116,16 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _link(source: Path, target: Path) -> None:
+    """A hard link (the file is never written again, so it can be shared), or a copy on a file
+    system without hard links."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+        _fsync(target)
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -331,7 +341,7 @@ def publish(
                     files[day] = old[day]["files"]
                     for name in files[day]:
                         (target / name).parent.mkdir(parents=True, exist_ok=True)
-                        os.link(previous_dir / table.schema / table.name / name, target / name)
+                        _link(previous_dir / table.schema / table.name / name, target / name)
                 written, linked = written + len(change), linked + len(keep)
                 manifest["tables"][table.key] = {
                     "column": column,
