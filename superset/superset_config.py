@@ -19,8 +19,12 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import sys
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.pool import Pool
 
 SECRET_KEY_FILE = "secret_key"
 ADMIN_PASSWORD_FILE = "admin_password"
@@ -134,3 +138,35 @@ PREVENT_UNSAFE_DB_CONNECTIONS = True
 SHOW_STACKTRACE = False
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_HTTPONLY = True
+
+# --- The warehouse's DuckDB connections: read the warehouse and its Parquet versions only -------
+# See duckdb_guard.py. Every new DBAPI connection of the DuckDB engine (a NullPool: one per
+# query) is locked down before Superset uses it; a failure there fails the query, never runs it
+# unguarded.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import duckdb_guard  # noqa: E402
+
+sys.path.pop(0)
+
+
+@event.listens_for(Pool, "connect")
+def _lock_down_duckdb(dbapi_connection: Any, _record: Any) -> None:
+    if type(dbapi_connection).__module__.split(".")[0] == "duckdb_engine":
+        duckdb_guard.lock_down(dbapi_connection)
+
+
+def SQL_QUERY_MUTATOR(sql: str, **kwargs: Any) -> str:  # Superset's name for the hook
+    """Refuse statements that write files (COPY, EXPORT) on the DuckDB warehouse."""
+    database = kwargs.get("database")
+    if getattr(database, "backend", None) == "duckdb" and duckdb_guard.writes_files(sql):
+        from superset.errors import ErrorLevel, SupersetError, SupersetErrorType
+        from superset.exceptions import SupersetSecurityException
+
+        raise SupersetSecurityException(
+            SupersetError(
+                message=duckdb_guard.REFUSAL,
+                error_type=SupersetErrorType.DML_NOT_ALLOWED_ERROR,
+                level=ErrorLevel.ERROR,
+            )
+        )
+    return sql

@@ -8,10 +8,12 @@ the readers and how each answer is tied to the publish it came from.
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import duckdb
 import pytest
@@ -29,7 +31,19 @@ from readers_load import (
     stats,
     table,
 )
-from superset_server import ASSETS, Superset, running_superset
+from superset_server import ASSETS, SUPERSET_DIR, Superset, running_superset
+
+
+def _load_guard() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("duckdb_guard", SUPERSET_DIR / "duckdb_guard.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_GUARD = _load_guard()
+data_folder, lock_down = _GUARD.data_folder, _GUARD.lock_down
 
 # A Superset server (one worker runs the module: conftest.ONE_WORKER_MODULES).
 pytestmark = pytest.mark.server
@@ -129,12 +143,16 @@ def test_readers_see_one_publish_while_runs_publish(
 #    (provision.py sync_roles): TABLE_SECURITY_ACCESS_ERROR. Its DML check (the database's
 #    allow_dml: false) does not see COPY, ATTACH, INSTALL, LOAD or SET as writes: they reach
 #    the database.
-# 2. DuckDB opens the warehouse with read_only: true and enable_external_access: false
-#    (superset/assets/databases/servisbot_warehouse.yaml, connect_args; Superset connects per
-#    query). read_only alone would still let COPY write files elsewhere and ATTACH others;
-#    enable_external_access: false refuses every file other than the warehouse, extension
-#    installs and loads, and cannot be turned back on from SQL.
+# 2. DuckDB opens the warehouse with read_only: true (superset/assets/databases/
+#    servisbot_warehouse.yaml, connect_args; Superset connects per query), then every connection
+#    is locked down (superset/duckdb_guard.py, from superset_config.py): allowed_directories is
+#    the warehouse's Parquet folder and enable_external_access is off. read_only alone would
+#    still let COPY write files elsewhere and ATTACH others; enable_external_access: false
+#    refuses every file other than the warehouse and its Parquet folder, extension installs and
+#    loads, and cannot be turned back on from SQL. COPY into the Parquet folder itself would
+#    pass DuckDB: Superset refuses COPY and EXPORT first (SQL_QUERY_MUTATOR, layer 1 only).
 FILES_OFF = "file system operations are disabled by configuration"  # enable_external_access
+WRITES_FILES = "statements that write files (COPY, EXPORT) are not allowed"  # duckdb_guard.py
 REFUSED = {
     # table function reading a file: Superset's table check (layer 1); DuckDB too (layer 2)
     "SELECT * FROM read_text('/etc/passwd')": "TABLE_SECURITY_ACCESS_ERROR",
@@ -142,8 +160,12 @@ REFUSED = {
     "SELECT * FROM '/etc/passwd'": "TABLE_SECURITY_ACCESS_ERROR",  # a path as a table
     # listing the file system: Superset's table check; DuckDB too
     "SELECT * FROM glob('/*')": "TABLE_SECURITY_ACCESS_ERROR",
-    # writing a file: DuckDB only, enable_external_access=false
-    "COPY (SELECT 1) TO '{tmp}/x.csv'": FILES_OFF,
+    # writing a file: Superset (COPY and EXPORT), DuckDB too (enable_external_access=false)
+    "COPY (SELECT 1) TO '{tmp}/x.csv'": WRITES_FILES,
+    # writing into the published Parquet folder (which DuckDB may read): Superset only
+    "COPY (SELECT 1) TO '{data}/x.parquet'": WRITES_FILES,
+    # ... and EXPORT DATABASE: Superset's parser refuses it first (SQL_QUERY_MUTATOR would too)
+    "EXPORT DATABASE '{data}/export'": "Error parsing",
     # opening (creating) another database file: DuckDB only, enable_external_access=false
     "ATTACH '{tmp}/y.duckdb'": FILES_OFF,
     # installing an extension (writes to ~/.duckdb/extensions): DuckDB only, the same
@@ -166,28 +188,39 @@ def test_analyst_sql_lab_is_read_only(superset: Superset, tmp_path: Path) -> Non
     assert control.status_code == 200, control.text
     assert control.json()["data"][0]["n"] > 0, "the analyst reads the marts"
 
+    # the fact tables are views over the published Parquet files: readable through Superset
+    facts = analyst.sql("SELECT count(*) AS n FROM marts.fct_sessions")
+    assert facts.status_code == 200, facts.text
+    assert facts.json()["data"][0]["n"] > 0, "the analyst reads the Parquet-backed facts"
+
+    data = data_folder(str(superset.warehouse)).rstrip("/")  # the served file was published here
+    before = sorted(Path(data).rglob("*"))
     extensions = _extensions()
     for template, refusal in REFUSED.items():
-        statement = template.format(tmp=tmp_path)
+        statement = template.format(tmp=tmp_path, data=data)
         response = analyst.sql(statement)
         assert response.status_code >= 400, f"{statement!r} ran: {response.text[:500]}"
         assert not response.json().get("data"), f"{statement!r} returned rows"
         assert refusal in response.text, f"{statement!r}: {response.text[:1000]}"
     assert not (tmp_path / "x.csv").exists(), "COPY wrote a file"
+    assert sorted(Path(data).rglob("*")) == before, "a file was written in the Parquet folder"
     assert not (tmp_path / "y.duckdb").exists(), "ATTACH created a file"
     assert _extensions() == extensions, "INSTALL added an extension"
 
-    # Layer 2 on its own: DuckDB with the database's connect args refuses every statement that
-    # Superset stopped first too, except the audit query (which only Superset refuses).
+    # Layer 2 on its own: DuckDB with the database's connect args, locked down as Superset's
+    # connections are, refuses every statement that Superset stopped first too, except the
+    # audit query and writes into the Parquet folder (which only Superset refuses). It still
+    # reads the Parquet-backed facts.
     database = yaml.safe_load((ASSETS / "databases" / "servisbot_warehouse.yaml").read_text())
     connect_args = database["extra"]["engine_params"]["connect_args"]
-    copy = tmp_path / "warehouse.duckdb"
-    shutil.copyfile(superset.warehouse, copy)
-    con = duckdb.connect(str(copy), **connect_args)
+    # the served file itself (read-only): its views name its own Parquet folder
+    con = duckdb.connect(str(superset.warehouse), **connect_args)
+    lock_down(con)
     try:
+        assert con.execute("SELECT count(*) FROM marts.fct_sessions").fetchone()[0] > 0
         for template in REFUSED:
-            statement = template.format(tmp=tmp_path)
-            if "audit." in statement:
+            statement = template.format(tmp=tmp_path, data=data)
+            if "audit." in statement or "{data}" in template:
                 assert con.execute(statement).fetchall() is not None
                 continue
             with pytest.raises(duckdb.Error):
