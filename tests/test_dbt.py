@@ -107,3 +107,90 @@ def test_demo_configuration_gives_kpis(dashboard_warehouse: Path):
     assert all(n > 0 for n in outcomes.values())
     assert balanced == 0
     assert buckets >= 5
+
+
+@pytest.fixture(scope="module")
+def incremental_state(demo_landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """All but the last delivery day built, then the last day built incrementally (dbt build)."""
+    state = tmp_path_factory.mktemp("dbt-incremental") / "build.state"
+    *earlier, last = delivery_days(demo_landing)
+    for day in earlier:
+        ingest_day(demo_landing, day, state / "raw", log=lambda _: None)
+    _passed(_dbt(state, "build", "--exclude-resource-type", "unit_test"))
+    ingest_day(demo_landing, last, state / "raw", log=lambda _: None)
+    _passed(_dbt(state, "build", "--exclude-resource-type", "unit_test"))
+    return state
+
+
+def _compiled_test(state: Path, name: str) -> str:
+    (path,) = (state / "target" / "run").rglob(f"{name}.sql")
+    return path.read_text()
+
+
+def test_an_incremental_build_checks_the_rows_it_rewrote(incremental_state: Path, tmp_path: Path):
+    """The incremental build's data tests read the partitions (daily marts) and units (facts)
+    it recomputed: a violation planted there fails the test as the build ran it, one planted
+    elsewhere is left to a full refresh or `dbt test`, which check every row."""
+    state = tmp_path / "build.state"
+    state.mkdir()
+    (state / "raw").symlink_to(incremental_state / "raw")
+    shutil.copy(incremental_state / "build.duckdb", state / "build.duckdb")
+    partitions_test = _compiled_test(
+        incremental_state, "not_greater_than_api_daily_failed_calls__calls"
+    )
+    sessions_test = _compiled_test(incremental_state, "unique_fct_sessions_session_id")
+    assert (
+        "int_touched_partitions" in partitions_test and "int_conversation_events" in sessions_test
+    )
+
+    with duckdb.connect(str(state / "build.duckdb")) as con:
+        touched = (
+            "(metric_date, organization, bot) in "
+            "(select metric_date, organization, bot from intermediate.int_touched_partitions)"
+        )
+        # one api_daily row in a partition the build recomputed, one in a partition it left alone
+        inside, outside = (
+            con.execute(
+                f"select metric_date, organization, bot, api from marts.api_daily "
+                f"where {'' if is_in else 'not '}{touched} order by all limit 1"
+            ).fetchone()
+            for is_in in (True, False)
+        )
+        for row in (inside, outside):
+            con.execute(
+                "update marts.api_daily set failed_calls = calls + 1 "
+                "where (metric_date, organization, bot, api) = (?, ?, ?, ?)",
+                list(row),
+            )
+        # a copy of one session of a conversation the build rewrote, and of one it did not
+        (watermark,) = con.execute(
+            "select min(ingested_after) from intermediate.int_build_scope"
+        ).fetchone()
+        assert watermark is not None
+        for rewritten in (True, False):
+            con.execute(
+                f"""insert into marts.fct_sessions
+                select * from marts.fct_sessions
+                where (organization, bot, conversation_id) {"" if rewritten else "not "}in (
+                    select organization, bot, conversation_id
+                    from intermediate.int_conversation_events where last_ingested_at > ?
+                )
+                order by session_id limit 1""",
+                [watermark],
+            )
+        failures = {
+            name: con.execute(sql).fetchone()[0]
+            for name, sql in (("partitions", partitions_test), ("sessions", sessions_test))
+        }
+    assert failures == {"partitions": 1, "sessions": 1}
+
+    # `dbt test` (as after a full refresh) checks every row: both violations of each
+    result = _dbt(state, "test", "--select", "api_daily", "fct_sessions")
+    assert result.returncode == 1
+    assert "not_greater_than_api_daily_failed_calls__calls" in result.stdout
+    full_partitions = _compiled_test(state, "not_greater_than_api_daily_failed_calls__calls")
+    full_sessions = _compiled_test(state, "unique_fct_sessions_session_id")
+    assert "int_touched_partitions" not in full_partitions
+    with duckdb.connect(str(state / "build.duckdb"), read_only=True) as con:
+        assert con.execute(full_partitions).fetchone()[0] == 2
+        assert con.execute(full_sessions).fetchone()[0] == 2

@@ -178,11 +178,21 @@ def test_failing_dbt_test_blocks_the_publish(
 ):
     site = clone_site(base_site, tmp_path, demo_landing)
     before = file_digest(site.warehouse)
-    # corrupt state: an incremental model gains a duplicate that no new data touches
+    # corrupt state: staging holds a duplicate event among the rows the run checks (an
+    # incremental build tests the rows it rewrites: both copies look ingested after the last
+    # build, as if staging's de-duplication had failed on them)
     with duckdb.connect(str(site.state / "build.duckdb")) as con:
         con.execute(
-            "INSERT INTO staging.stg_messenger__events "
-            "SELECT * FROM staging.stg_messenger__events ORDER BY event_id LIMIT 1"
+            "CREATE TEMP TABLE copy AS SELECT * REPLACE ("
+            "(SELECT max(last_ingested_at) FROM staging.stg_messenger__events) + INTERVAL 1 SECOND"
+            " AS last_ingested_at) FROM staging.stg_messenger__events ORDER BY event_id LIMIT 1"
+        )
+        con.execute(
+            "DELETE FROM staging.stg_messenger__events WHERE event_id = (SELECT event_id FROM copy)"
+        )
+        con.execute(
+            "INSERT INTO staging.stg_messenger__events SELECT * FROM copy UNION ALL "
+            "SELECT * FROM copy"
         )
 
     refused = site.run(check=False)

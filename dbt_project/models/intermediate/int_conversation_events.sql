@@ -6,6 +6,7 @@
         on_schema_change='fail',
     )
 }}
+{{ build_after('int_build_scope') }} -- it records the watermarks of the models that follow
 -- Every event of a messenger conversation with its session and (split) conversation: the rules
 -- are the docs blocks session_rule and conversation_rule (models/docs/metric_rules.md).
 -- Conversations are anchored windows of `conversation_max_minutes` over session starts.

@@ -6,6 +6,7 @@
         on_schema_change='fail',
     )
 }}
+{{ build_after('int_build_scope') }} -- it records the watermarks of the models that follow
 -- Every impression with its unique-impression window (`unique_window_hours`): the rules are the
 -- docs blocks unique_impression_rule and engagement_rule (models/docs/metric_rules.md).
 -- Incremental: strategy delete+insert, unique key impression_id, no lookback. A visitor with an

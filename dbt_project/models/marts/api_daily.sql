@@ -5,7 +5,6 @@
         on_schema_change='fail',
     )
 }}
--- depends_on: {{ ref('int_conversation_events') }}, {{ ref('int_impressions') }}, {{ ref('stg_messenger__events') }}
 -- API calls per reporting-timezone day, organization, bot and API connector. Latency
 -- percentiles are per day; for a date range compute them from fct_api_calls (percentiles do
 -- not add up across days).

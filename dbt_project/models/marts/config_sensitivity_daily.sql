@@ -5,7 +5,6 @@
         on_schema_change='fail',
     )
 }}
--- depends_on: {{ ref('int_conversation_events') }}, {{ ref('int_impressions') }}, {{ ref('stg_messenger__events') }}
 -- What a setting would change: for the current data, the sessions there would be with each
 -- candidate inactivity timeout, and the unique impressions with each candidate window, per
 -- reporting-timezone day, organization and bot. The configured value is always a candidate.

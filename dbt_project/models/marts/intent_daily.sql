@@ -5,7 +5,6 @@
         on_schema_change='fail',
     )
 }}
--- depends_on: {{ ref('int_conversation_events') }}, {{ ref('int_impressions') }}, {{ ref('stg_messenger__events') }}
 -- Intent matches per reporting-timezone day, organization, bot and intent.
 -- Incremental: strategy replace_partitions (macros/incremental_units.sql), partitions
 -- (metric_date, organization, bot): the partitions a run touched (macro touched_partitions) are

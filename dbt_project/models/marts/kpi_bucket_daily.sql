@@ -5,7 +5,6 @@
         on_schema_change='fail',
     )
 }}
--- depends_on: {{ ref('int_conversation_events') }}, {{ ref('int_impressions') }}, {{ ref('stg_messenger__events') }}
 -- Bucket metrics per reporting-timezone day: the configured goal's events counted by reason
 -- (`(no reason)` when the goal event carries none). Built-in goal names count events of that type.
 -- Incremental: strategy replace_partitions (macros/incremental_units.sql), partitions

@@ -5,7 +5,6 @@
         on_schema_change='fail',
     )
 }}
--- depends_on: {{ ref('int_conversation_events') }}, {{ ref('int_impressions') }}, {{ ref('stg_messenger__events') }}
 -- KPI use-case outcomes per reporting-timezone day of the conversation's start.
 -- starts = successes + failures + abandons. A missing row means zero.
 -- Incremental: strategy replace_partitions (macros/incremental_units.sql), partitions

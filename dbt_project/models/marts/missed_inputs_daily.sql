@@ -5,7 +5,6 @@
         on_schema_change='fail',
     )
 }}
--- depends_on: {{ ref('int_conversation_events') }}, {{ ref('int_impressions') }}, {{ ref('stg_messenger__events') }}
 -- The user inputs the bot did not understand (fallback intent matches), masked as in
 -- missed_inputs, counted per reporting-timezone date of the fallback so that dashboards can
 -- rank them over any date range.

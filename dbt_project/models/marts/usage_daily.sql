@@ -5,7 +5,6 @@
         on_schema_change='fail',
     )
 }}
--- depends_on: {{ ref('int_conversation_events') }}, {{ ref('int_impressions') }}, {{ ref('stg_messenger__events') }}
 -- Usage Metrics per reporting-timezone day, organization and bot. Event counts are dated by
 -- occurred_at, sessions and conversations by their start, unique impressions by the unique
 -- impression. Ratios come with their numerator and denominator. A missing row means zero.
