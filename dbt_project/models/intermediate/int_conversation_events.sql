@@ -20,7 +20,9 @@
 -- Incremental: strategy delete+insert, unique key (organization, bot, conversation_id). A
 -- conversation with any event ingested after this table's watermark is recomputed whole, so a
 -- late event re-splits exactly the sessions and conversations it touches; no lookback needed.
-with events as (
+-- `events` is read twice in an incremental run (what is new, then the touched units' rows):
+-- inlined, each read scans only what it needs instead of a copy of staging.
+with events as not materialized (
 
     select
         event_id,

@@ -18,7 +18,9 @@
 -- from the restart point on is emitted again and replaces its stored row; none disappears in
 -- an incremental build (a redelivered copy that changes an event's type, visitor or time forces
 -- a full refresh: orchestration/conflicting_copies.py).
-with events as (
+-- `events` is read twice in an incremental run (what is new, then the touched units' rows):
+-- inlined, each read scans only what it needs instead of a copy of staging.
+with events as not materialized (
 
     select event_id, event_type, organization, bot, visitor_id, channel, page_url, occurred_at,
         last_ingested_at
