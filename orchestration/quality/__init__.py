@@ -1,4 +1,5 @@
-"""Data-quality suites (Great Expectations 1.x) on ingested delivery days and on the marts."""
+"""Data-quality suites (Great Expectations 1.x) on ingested delivery days (the marts are checked
+by their dbt tests)."""
 
 import os
 
