@@ -362,3 +362,27 @@ def test_a_late_event_moves_starts_across_midnight(tmp_path_factory) -> None:
     for event in late:
         by_day["2026-03-31"].append({**event, "received_at": "2026-03-31T02:00:00Z"})
     build_and_compare(tmp_path_factory, by_day, [["2026-03-29"], ["2026-03-31"]])
+
+
+def test_a_new_impression_inside_a_candidate_window_opened_two_days_before(tmp_path_factory):
+    """config_sensitivity_daily restarts a visitor's candidate windows at an impression that
+    follows a gap of the longest candidate window (48 h), not at the first touched impression:
+    v5's impressions 22 h and then 25 h apart are all in the 48 h window opened by the first,
+    so the third, delivered two days later and alone on its date, opens no 48 h window (it
+    opens a 12 h one)."""
+    first_at = dt.datetime(2026, 3, 29, 10, 0)
+    impressions = [
+        (20, first_at),
+        (21, first_at + dt.timedelta(hours=22)),
+        (22, first_at + dt.timedelta(hours=47)),
+    ]
+    by_day: dict[str, list[dict]] = {day: [] for day in DELIVERY_DAYS}
+    for n, at in impressions:
+        received = at + dt.timedelta(minutes=1)
+        by_day[received.date().isoformat()].append(
+            {
+                **_event(n, "impression", at, "v5", "bot-a", None),
+                "received_at": received.isoformat(timespec="milliseconds") + "Z",
+            }
+        )
+    build_and_compare(tmp_path_factory, by_day, [["2026-03-29", "2026-03-30"], ["2026-03-31"]])

@@ -20,8 +20,9 @@
 -- (metric_date, organization, bot): the partitions a run touched (macro touched_partitions) are
 -- deleted and recomputed whole, sessions from every user-side event of the conversations with
 -- one in a touched partition (a session is dated by its opening event, whose predecessor is in
--- the same conversation), unique impressions from every impression of the visitors with one in
--- a touched partition (their windows chain over all of the visitor's impressions). No lookback.
+-- the same conversation), the candidate unique impressions of the visitors with one in a
+-- touched partition from where all their candidate windows restart (visitor_restarts), not from
+-- their first impression. No lookback.
 {%- set configured_minutes = var('session_inactivity_minutes') | int %}
 {%- set configured_hours = var('unique_window_hours') | int %}
 {%- set timeouts = var('sensitivity_inactivity_minutes') | map('int') | list %}
@@ -42,13 +43,66 @@ partition_conversations as (
 
 ),
 
+{%- if other_windows %}
+
 partition_visitors as (
 
-    select distinct organization, bot, visitor_id
+    -- the visitors with an impression in a touched partition, and their first such impression
+    select organization, bot, visitor_id, min(impression_at) as first_touched_at
     from {{ ref('int_impressions') }}
     where {{ in_touched_partitions(to_local_date('impression_at'), 'impression_at') }}
+    group by organization, bot, visitor_id
 
 ),
+
+visitor_history as (
+
+    select
+        impressions.impression_id,
+        impressions.organization,
+        impressions.bot,
+        impressions.visitor_id,
+        impressions.impression_at,
+        impressions.last_ingested_at,
+        partition_visitors.first_touched_at,
+        lag(impressions.impression_at) over (
+            partition by impressions.visitor_id, impressions.organization, impressions.bot
+            order by impressions.impression_at, impressions.impression_id
+        ) as previous_impression_at
+    from {{ ref('int_impressions') }} as impressions
+    inner join partition_visitors
+        on
+            impressions.organization = partition_visitors.organization
+            and impressions.bot = partition_visitors.bot
+            and impressions.visitor_id = partition_visitors.visitor_id
+
+),
+
+visitor_restarts as (
+
+    -- per visitor, where its candidate windows restart: the latest impression at or before its
+    -- first one in a touched partition that comes at least the longest candidate window after
+    -- the previous one (or its first impression). Such an impression opens a window for every
+    -- candidate (its predecessor's window has ended), so no chain crosses it and the windows
+    -- from it on depend only on the impressions from it on.
+    select
+        organization,
+        bot,
+        visitor_id,
+        max(impression_at) filter (
+            where
+                impression_at <= first_touched_at
+                and (
+                    previous_impression_at is null
+                    or impression_at >= previous_impression_at
+                    + to_hours(cast({{ other_windows | max }} as bigint))
+                )
+        ) as restart_at
+    from visitor_history
+    group by organization, bot, visitor_id
+
+),
+{%- endif %}
 {%- endif %}
 
 user_activity as (
@@ -136,9 +190,16 @@ impression_candidates as (
         impressions.impression_at,
         impressions.last_ingested_at,
         candidates.window_hours
-    from {{ ref('int_impressions') }} as impressions
     {%- if is_incremental() %}
-    semi join partition_visitors using (organization, bot, visitor_id)
+    from visitor_history as impressions
+    inner join visitor_restarts
+        on
+            impressions.organization = visitor_restarts.organization
+            and impressions.bot = visitor_restarts.bot
+            and impressions.visitor_id = visitor_restarts.visitor_id
+            and impressions.impression_at >= visitor_restarts.restart_at
+    {%- else %}
+    from {{ ref('int_impressions') }} as impressions
     {%- endif %}
     cross join (
         select unnest([{{ other_windows | join(', ') }}]) as window_hours
