@@ -33,6 +33,17 @@
 
 with {{ touched_partitions_cte() }}
 
+{%- if other_windows %}
+
+candidate_impressions as not materialized (
+
+    -- what the candidate windows read of an impression
+    select impression_id, organization, bot, visitor_id, impression_at, last_ingested_at
+    from {{ ref('int_impressions') }}
+
+),
+{%- endif %}
+
 {%- if is_incremental() %}
 
 partition_conversations as (
@@ -58,18 +69,13 @@ partition_visitors as (
 visitor_history as (
 
     select
-        impressions.impression_id,
-        impressions.organization,
-        impressions.bot,
-        impressions.visitor_id,
-        impressions.impression_at,
-        impressions.last_ingested_at,
+        impressions.*,
         partition_visitors.first_touched_at,
         lag(impressions.impression_at) over (
             partition by impressions.visitor_id, impressions.organization, impressions.bot
             order by impressions.impression_at, impressions.impression_id
         ) as previous_impression_at
-    from {{ ref('int_impressions') }} as impressions
+    from candidate_impressions as impressions
     inner join partition_visitors
         on
             impressions.organization = partition_visitors.organization
@@ -182,15 +188,10 @@ configured_unique_impressions as (
 
 impression_candidates as (
 
-    select
-        impressions.impression_id,
-        impressions.organization,
-        impressions.bot,
-        impressions.visitor_id,
-        impressions.impression_at,
-        impressions.last_ingested_at,
-        candidates.window_hours
     {%- if is_incremental() %}
+    select
+        impressions.* exclude (first_touched_at, previous_impression_at),
+        candidates.window_hours
     from visitor_history as impressions
     inner join visitor_restarts
         on
@@ -199,7 +200,8 @@ impression_candidates as (
             and impressions.visitor_id = visitor_restarts.visitor_id
             and impressions.impression_at >= visitor_restarts.restart_at
     {%- else %}
-    from {{ ref('int_impressions') }} as impressions
+    select impressions.*, candidates.window_hours
+    from candidate_impressions as impressions
     {%- endif %}
     cross join (
         select unnest([{{ other_windows | join(', ') }}]) as window_hours
