@@ -12,6 +12,33 @@
     strategy replace_partitions (its DELETE) read them from there. The dbt tests of an
     incremental build check only the rows a run rewrote (macro changed_rows_predicate). -#}
 
+{#- The configuration of a unit-keyed incremental model (one unit: a messenger conversation,
+    keys organization, bot, conversation_id; or a visitor): strategy replace_units, unique key
+    `keys`. The key is the recompute unit, not the row's id: every row of a unit touched since
+    the table's watermark is deleted (even when the unit yields none now), and the unit's rows
+    are recomputed whole and inserted, so a late event that re-splits a session or conversation,
+    or a redelivered copy that renames a goal, leaves no stale row. No lookback needed. -#}
+{% macro incremental_per_unit(keys) -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='replace_units',
+        unique_key=keys,
+        on_schema_change='fail',
+    ) }}
+{%- endmacro %}
+
+{#- The configuration of a daily mart: strategy replace_partitions. The partitions (metric_date,
+    organization, bot) a run touched (macro touched_partitions, computed once per build in
+    int_touched_partitions) are deleted and recomputed whole from the updated upstream tables.
+    No lookback needed. -#}
+{% macro incremental_per_partition() -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='replace_partitions',
+        on_schema_change='fail',
+    ) }}
+{%- endmacro %}
+
 {#- Builds the calling model after model `name` (a ref seen by the parse only: a unit test of the
     model needs no input for it). -#}
 {% macro build_after(name) -%}
@@ -97,6 +124,14 @@
     {{ return(found) }}
 {%- endmacro %}
 
+{#- Whether a scope whose ingested_through is `through_sql` was taken from the staged events as
+    they are now (not left from an earlier build): SQL, only at execution. -#}
+{% macro scope_is_current(through_sql) -%}
+    {{ through_sql }} is not distinct from (
+        select max(last_ingested_at) from {{ model_relation('stg_messenger__events') }}
+    )
+{%- endmacro %}
+
 {#- This build's scope for `model_name` (a row of int_build_scope), as a dict:
     `ingested_after` (a SQL timestamp literal, none when the model was missing or fully
     refreshed: then it is rebuilt whole) and `is_current`: the scope was taken from the staged
@@ -106,9 +141,7 @@
     {%- set query -%}
         select
             strftime(scope.ingested_after, '%Y-%m-%d %H:%M:%S.%f') as ingested_after,
-            scope.ingested_through is not distinct from (
-                select max(last_ingested_at) from {{ model_relation('stg_messenger__events') }}
-            )
+            {{ scope_is_current('scope.ingested_through') }}
             {%- if check_watermark %}
             and coalesce(
                 (select max(last_ingested_at) from {{ this }}) = scope.ingested_after, true
@@ -325,9 +358,7 @@
     {%- set query -%}
         select
             strftime(min(ingested_after), '%Y-%m-%d %H:%M:%S.%f'),
-            bool_and(ingested_through is not distinct from (
-                select max(last_ingested_at) from {{ model_relation('stg_messenger__events') }}
-            ))
+            bool_and({{ scope_is_current('ingested_through') }})
         from {{ model_relation('int_build_scope') }}
     {%- endset -%}
     {%- set row = run_query(query).rows[0] %}

@@ -11,9 +11,7 @@
             from {{ model_relation('int_build_scope') }} as scope
             where
                 scope.model_name = '{{ this.identifier }}'
-                and scope.ingested_through is not distinct from (
-                    select max(last_ingested_at) from {{ model_relation('stg_messenger__events') }}
-                )
+                and {{ scope_is_current('scope.ingested_through') }}
         ),
         {%- endif %}
         timestamp '1970-01-01'

@@ -19,7 +19,8 @@
         if previous is not none else "cast(null as timestamp)" %}
     {%- for node in scope_models() %}
         {%- set relation = none if flags.FULL_REFRESH
-            else adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) %}
+            else adapter.get_relation(
+                database=node.database, schema=node.schema, identifier=node.alias) %}
         {%- if relation is none %}
             {%- do watermarks.append("select '" ~ node.name ~ "', cast(null as timestamp)") %}
         {%- else %}

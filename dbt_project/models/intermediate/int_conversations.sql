@@ -1,18 +1,8 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='replace_units',
-        unique_key=['organization', 'bot', 'conversation_id'],
-        on_schema_change='fail',
-    )
-}}
+{{ incremental_per_unit(['organization', 'bot', 'conversation_id']) }}
 -- One row per conversation: a messenger conversation split where a session opens at least
 -- `conversation_max_minutes` after the conversation's start. Starts at its first session.
--- Incremental: strategy replace_units (macros/incremental_units.sql), unique key (organization,
--- bot, conversation_id): the recompute unit, not the row's id (every row of a touched unit is
--- deleted, even when the unit yields none now). Every (split) conversation of a messenger
--- conversation with an event ingested after this table's watermark is recomputed, and replaces all
--- of its rows (a late event can re-split it). No lookback needed.
+-- Incremental per messenger conversation (macro incremental_per_unit): a late event can re-split a
+-- (split) conversation.
 select
     conversation_key,
     organization,

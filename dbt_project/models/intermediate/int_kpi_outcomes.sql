@@ -1,18 +1,8 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='replace_units',
-        unique_key=['organization', 'bot', 'conversation_id'],
-        on_schema_change='fail',
-    )
-}}
+{{ incremental_per_unit(['organization', 'bot', 'conversation_id']) }}
 -- One row per conversation and KPI use case it started, with its outcome and whether it started
 -- in business hours (docs blocks kpi_outcome_rule and business_hours_rule).
--- Incremental: strategy replace_units (macros/incremental_units.sql), unique key (organization,
--- bot, conversation_id): the recompute unit, not the row's id (every row of a touched unit is
--- deleted, even when the unit yields none now). The outcomes of a messenger conversation with an
--- event ingested after this table's watermark are recomputed whole and replace all of its rows (a
--- late event can re-split it or change a goal). No lookback needed.
+-- Incremental per messenger conversation (macro incremental_per_unit): a late event can re-split
+-- the conversation or change a goal.
 with use_cases as (
 
     select * from {{ ref('int_kpi_use_cases') }}

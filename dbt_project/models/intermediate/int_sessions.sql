@@ -1,18 +1,8 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='replace_units',
-        unique_key=['organization', 'bot', 'conversation_id'],
-        on_schema_change='fail',
-    )
-}}
+{{ incremental_per_unit(['organization', 'bot', 'conversation_id']) }}
 -- One row per session, aggregated from the sessionised conversation events. A session starts at
 -- its opening user-side event and ends at the last event (either side) attached to it.
--- Incremental: strategy replace_units (macros/incremental_units.sql), unique key (organization,
--- bot, conversation_id): the recompute unit, not the row's id (every row of a touched unit is
--- deleted, even when the unit yields none now). Every session of a messenger conversation with an
--- event ingested after this table's watermark is recomputed, and replaces all of the conversation's
--- rows (a late event can merge or split sessions). No lookback needed.
+-- Incremental per messenger conversation (macro incremental_per_unit): a late event can merge or
+-- split sessions.
 select
     session_id,
     organization,

@@ -1,5 +1,6 @@
 {{ config(materialized='table') }}
--- depends_on: {{ ref('int_build_scope') }}, {{ ref('int_conversation_events') }}, {{ ref('int_impressions') }}, {{ ref('stg_messenger__events') }}
+-- depends_on: {{ ref('int_build_scope') }}, {{ ref('stg_messenger__events') }},
+-- {{ ref('int_conversation_events') }}, {{ ref('int_impressions') }}
 -- The partitions (metric_date, organization, bot) an incremental build recomputes in the daily
 -- marts, once per build (macro touched_partitions: the rule), for each watermark the daily marts
 -- had when the build started (int_build_scope; normally one). Each daily mart's SELECT and its

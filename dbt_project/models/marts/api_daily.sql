@@ -1,16 +1,8 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='replace_partitions',
-        on_schema_change='fail',
-    )
-}}
+{{ incremental_per_partition() }}
 -- API calls per reporting-timezone day, organization, bot and API connector. Latency
 -- percentiles are per day; for a date range compute them from fct_api_calls (percentiles do
 -- not add up across days).
--- Incremental: strategy replace_partitions (macros/incremental_units.sql), partitions
--- (metric_date, organization, bot): the partitions a run touched (macro touched_partitions) are
--- deleted and recomputed whole from the updated fact tables; no lookback needed.
+-- Incremental per touched partition (macro incremental_per_partition).
 with {{ touched_partitions_cte() }}
 
 calls as (

@@ -1,10 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='replace_partitions',
-        on_schema_change='fail',
-    )
-}}
+{{ incremental_per_partition() }}
 -- What a setting would change: for the current data, the sessions there would be with each
 -- candidate inactivity timeout, and the unique impressions with each candidate window, per
 -- reporting-timezone day, organization and bot. The configured value is always a candidate.
@@ -16,13 +10,11 @@
 -- Cost: one window pass (lag per conversation) over user-side events for every timeout, then a
 -- filtered count per timeout; one anchored_windows pass over the impressions times the other
 -- windows (the candidate window is a partition key).
--- Incremental: strategy replace_partitions (macros/incremental_units.sql), partitions
--- (metric_date, organization, bot): the partitions a run touched (macro touched_partitions) are
--- deleted and recomputed whole, sessions from every user-side event of the conversations with
--- one in a touched partition (a session is dated by its opening event, whose predecessor is in
--- the same conversation), the candidate unique impressions of the visitors with one in a
--- touched partition from where all their candidate windows restart (visitor_restarts), not from
--- their first impression. No lookback.
+-- Incremental per touched partition (macro incremental_per_partition): sessions from every
+-- user-side event of the conversations with one in a touched partition (a session is dated by
+-- its opening event, whose predecessor is in the same conversation), the candidate unique
+-- impressions of the visitors with one in a touched partition from where all their candidate
+-- windows restart (visitor_restarts), not from their first impression.
 {%- set configured_minutes = var('session_inactivity_minutes') | int %}
 {%- set configured_hours = var('unique_window_hours') | int %}
 {%- set timeouts = var('sensitivity_inactivity_minutes') | map('int') | list %}

@@ -1,17 +1,6 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='replace_units',
-        unique_key=['organization', 'bot', 'conversation_id'],
-        on_schema_change='fail',
-    )
-}}
+{{ incremental_per_unit(['organization', 'bot', 'conversation_id']) }}
 -- One row per api_call event (docs block api_call_rule).
--- Incremental: strategy replace_units (macros/incremental_units.sql), unique key (organization,
--- bot, conversation_id): the recompute unit, not the row's id (every row of a touched unit is
--- deleted, even when the unit yields none now). The api calls of a messenger conversation with an
--- event ingested after this table's watermark are recomputed and replace all of its rows. No
--- lookback needed.
+-- Incremental per messenger conversation (macro incremental_per_unit).
 select
     event_id as api_call_id,
     organization,

@@ -1,16 +1,8 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='replace_units',
-        unique_key=['organization', 'bot', 'visitor_id'],
-        on_schema_change='fail',
-    )
-}}
+{{ incremental_per_unit(['organization', 'bot', 'visitor_id']) }}
 -- One row per impression (page load with the messenger), with its unique-impression window.
--- Incremental: strategy replace_units (macros/incremental_units.sql), unique key (organization,
--- bot, visitor_id): the recompute unit, not the row's id. int_impressions rewrites every impression
--- of a touched visitor with the visitor's newest ingest; those visitors' impressions replace all of
--- their rows here. No lookback needed.
+-- Incremental per visitor (macro incremental_per_unit): int_impressions rewrites every
+-- impression of a touched visitor with the visitor's newest ingest; those visitors' impressions
+-- replace all of their rows here.
 select
     impression_id,
     organization,

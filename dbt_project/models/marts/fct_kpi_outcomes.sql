@@ -1,18 +1,7 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='replace_units',
-        unique_key=['organization', 'bot', 'conversation_id'],
-        on_schema_change='fail',
-    )
-}}
+{{ incremental_per_unit(['organization', 'bot', 'conversation_id']) }}
 -- One row per conversation and KPI use case it started, with its outcome; dated by the
 -- conversation's start.
--- Incremental: strategy replace_units (macros/incremental_units.sql), unique key (organization,
--- bot, conversation_id): the recompute unit, not the row's id (every row of a touched unit is
--- deleted, even when the unit yields none now). The KPI outcomes of a messenger conversation with
--- an event ingested after this table's watermark are recomputed and replace all of its rows. No
--- lookback needed.
+-- Incremental per messenger conversation (macro incremental_per_unit).
 select
     md5(concat_ws('|', conversation_key, dashboard, use_case)) as kpi_outcome_id,
     conversation_key,

@@ -1,18 +1,7 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='replace_units',
-        unique_key=['organization', 'bot', 'conversation_id'],
-        on_schema_change='fail',
-    )
-}}
+{{ incremental_per_unit(['organization', 'bot', 'conversation_id']) }}
 -- One row per session; its date is the reporting-timezone date of its start, even when it runs
 -- past midnight.
--- Incremental: strategy replace_units (macros/incremental_units.sql), unique key (organization,
--- bot, conversation_id): the recompute unit, not the row's id (every row of a touched unit is
--- deleted, even when the unit yields none now). The sessions of a messenger conversation with an
--- event ingested after this table's watermark are recomputed and replace all of its rows. No
--- lookback needed.
+-- Incremental per messenger conversation (macro incremental_per_unit).
 select
     session_id,
     organization,

@@ -1,14 +1,6 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='replace_partitions',
-        on_schema_change='fail',
-    )
-}}
+{{ incremental_per_partition() }}
 -- Intent matches per reporting-timezone day, organization, bot and intent.
--- Incremental: strategy replace_partitions (macros/incremental_units.sql), partitions
--- (metric_date, organization, bot): the partitions a run touched (macro touched_partitions) are
--- deleted and recomputed whole from the updated fact tables; no lookback needed.
+-- Incremental per touched partition (macro incremental_per_partition).
 with {{ touched_partitions_cte() }}
 
 matches as (

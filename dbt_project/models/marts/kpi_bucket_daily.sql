@@ -1,15 +1,7 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='replace_partitions',
-        on_schema_change='fail',
-    )
-}}
+{{ incremental_per_partition() }}
 -- Bucket metrics per reporting-timezone day: the configured goal's events counted by reason
 -- (`(no reason)` when the goal event carries none). Built-in goal names count events of that type.
--- Incremental: strategy replace_partitions (macros/incremental_units.sql), partitions
--- (metric_date, organization, bot): the partitions a run touched (macro touched_partitions) are
--- deleted and recomputed whole from the updated fact tables; no lookback needed.
+-- Incremental per touched partition (macro incremental_per_partition).
 with {{ touched_partitions_cte() }}
 
 metrics as (

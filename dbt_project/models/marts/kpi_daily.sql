@@ -1,15 +1,7 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='replace_partitions',
-        on_schema_change='fail',
-    )
-}}
+{{ incremental_per_partition() }}
 -- KPI use-case outcomes per reporting-timezone day of the conversation's start.
 -- starts = successes + failures + abandons. A missing row means zero.
--- Incremental: strategy replace_partitions (macros/incremental_units.sql), partitions
--- (metric_date, organization, bot): the partitions a run touched (macro touched_partitions) are
--- deleted and recomputed whole from the updated fact tables; no lookback needed.
+-- Incremental per touched partition (macro incremental_per_partition).
 with {{ touched_partitions_cte() }}
 
 outcomes as (

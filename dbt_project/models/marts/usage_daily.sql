@@ -1,16 +1,8 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='replace_partitions',
-        on_schema_change='fail',
-    )
-}}
+{{ incremental_per_partition() }}
 -- Usage Metrics per reporting-timezone day, organization and bot. Event counts are dated by
 -- occurred_at, sessions and conversations by their start, unique impressions by the unique
 -- impression. Ratios come with their numerator and denominator. A missing row means zero.
--- Incremental: strategy replace_partitions (macros/incremental_units.sql), partitions
--- (metric_date, organization, bot): the partitions a run touched (macro touched_partitions) are
--- deleted and recomputed whole from the updated fact tables; no lookback needed.
+-- Incremental per touched partition (macro incremental_per_partition).
 with {{ touched_partitions_cte() }}
 
 events as (
