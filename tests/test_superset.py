@@ -24,7 +24,7 @@ from conftest import report_line
 from superset_server import ASSETS, Superset, provision, serve, server_env, tail
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Page, Response
 
 # A Superset server and a browser (one worker runs the module: conftest.ONE_WORKER_MODULES).
 pytestmark = pytest.mark.server
@@ -256,12 +256,19 @@ def _pick_last_week(page: Page) -> None:
                 raise
 
 
+def _is_chart_query(response: Response, time_range: str | None = None) -> bool:
+    """A chart's data query (with `time_range` in its filters, if given)."""
+    if "/api/v1/chart/data" not in response.url or response.request.method != "POST":
+        return False
+    return time_range is None or time_range in (response.request.post_data or "")
+
+
 def test_viewer_browses_every_dashboard_in_chromium(
     superset: Superset, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> None:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} not found: `apt-get install chromium` (make test does it)")
-    from playwright.sync_api import Request, Response, sync_playwright
+    from playwright.sync_api import Request, sync_playwright
 
     shots = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path_factory.mktemp("screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
@@ -277,7 +284,7 @@ def test_viewer_browses_every_dashboard_in_chromium(
             outside[request.url] = request.failure or ""
 
     def on_response(response: Response) -> None:
-        if "/api/v1/chart/data" in response.url and response.request.method == "POST":
+        if _is_chart_query(response):
             body = json.loads(response.request.post_data or "{}")
             responses.append((response.status, body, response.json()))
 
@@ -300,11 +307,16 @@ def test_viewer_browses_every_dashboard_in_chromium(
                     responses.clear()
                     if time_range == "Last 30 days":
                         page.goto(f"{superset.base_url}/superset/dashboard/{slug}/")
+                        page.wait_for_load_state("networkidle")
                     else:  # the viewer picks Last week in the date filter and applies it
                         _pick_last_week(page)
                         page.locator('[data-test="date-filter-control__apply-button"]').click()
-                        page.locator('[data-test="filter-bar__apply-button"]').click()
-                    page.wait_for_load_state("networkidle")
+                        # the page has long been idle: wait for a chart's answer under the new
+                        # range (Superset sets every chart loading at once, awaited below)
+                        with page.expect_response(
+                            lambda r, filtered=time_range: _is_chart_query(r, filtered)
+                        ):
+                            page.locator('[data-test="filter-bar__apply-button"]').click()
                     page.get_by_text(title, exact=True).first.wait_for()
                     page.wait_for_function("() => !document.querySelector('.dashboard .loading')")
                     name = f"{slug} ({time_range})"
