@@ -129,10 +129,12 @@ def _running(site: Site, log: Path) -> Iterator[DagsterDev]:
         location = _wait_for(lambda: _location(url), 180, "dagster dev to load the code", log)
         yield DagsterDev(site, url, location, log, proc.pid)
     finally:
+        # stopped as scripts/serve.sh stops it: SIGINT, 15 s, then KILL (`dagster dev` waits up
+        # to 60 s for a webserver still shutting down, seen under a loaded suite)
         with suppress(ProcessLookupError):  # a test may have killed it
             os.killpg(proc.pid, signal.SIGINT)
         try:
-            proc.wait(timeout=60)
+            proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
