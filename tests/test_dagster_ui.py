@@ -129,8 +129,8 @@ def _running(site: Site, log: Path) -> Iterator[DagsterDev]:
         location = _wait_for(lambda: _location(url), 180, "dagster dev to load the code", log)
         yield DagsterDev(site, url, location, log, proc.pid)
     finally:
-        # stopped as scripts/serve.sh stops it: SIGINT, 15 s, then KILL (`dagster dev` waits up
-        # to 60 s for a webserver still shutting down, seen under a loaded suite)
+        # stopped as scripts/serve.sh stops it: SIGINT, 15 s, then KILL (in a loaded suite it
+        # did not stop within 60 s after SIGINT, where alone it stops in 2 s; cause not found)
         with suppress(ProcessLookupError):  # a test may have killed it
             os.killpg(proc.pid, signal.SIGINT)
         try:
