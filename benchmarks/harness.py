@@ -5,7 +5,8 @@ Run with the pipeline environment from the repository root:
     .venv/bin/python benchmarks/harness.py --events 10000000 --days 30
 
 Phases are timed from the Dagster event log of each run (step start to step end); peak memory
-is the largest sum of resident memory over the CLI's process tree, sampled every 0.2 s. Chart
+is the largest sum of resident memory over the CLI's process tree, sampled every 0.2 s (printed
+with each process's share at that sample). Chart
 queries are the SQL that Superset generates for every chart of the five dashboards (asked from
 a Superset server with ``result_type: query``), timed directly against the published warehouse.
 The floor is one hand-written DuckDB query computing daily sessions from the landing files.
@@ -47,10 +48,33 @@ class Measured:
     wall_s: float
     peak_rss_mb: float
     steps: dict[str, float] = field(default_factory=dict)
+    peak_by_process: dict[str, float] = field(default_factory=dict)  # MB at the peak, by name
+
+    def peak_text(self) -> str:
+        parts = sorted(self.peak_by_process.items(), key=lambda item: -item[1])
+        return (
+            f"{self.peak_rss_mb:,.0f} MB ("
+            + ", ".join(f"{name} {mb:,.0f}" for name, mb in parts)
+            + ")"
+        )
 
 
-def _tree_rss_kb(root: int) -> int:
-    """Resident memory of `root` and all its descendants, from /proc."""
+def _process_name(pid: int) -> str:
+    """A process's program: `dbt` or `servisbot-metrics` rather than `python`."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    names = [Path(a.decode(errors="replace")).name for a in argv if a]
+    if names and names[0].startswith("python"):  # the script it runs
+        if "-c" in names:  # e.g. multiprocessing's resource tracker
+            return "python -c"
+        names = [n for n in names[1:] if not n.startswith("-")] or names
+    return names[0] if names else "?"
+
+
+def _tree_rss_kb(root: int) -> dict[int, int]:
+    """Resident memory (kB) of `root` and each of its descendants, from /proc."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
@@ -64,25 +88,31 @@ def _tree_rss_kb(root: int) -> int:
         pid, ppid = int(entry.name), int(fields["PPid"])
         children.setdefault(ppid, []).append(pid)
         rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
-    total, stack = 0, [root]
+    tree, stack = {}, [root]
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
+        tree[pid] = rss.get(pid, 0)
         stack.extend(children.get(pid, []))
-    return total
+    return tree
 
 
 def _measure(command: list[str], log: Path) -> Measured:
-    peak = 0
+    peak, at_peak = 0, dict[str, int]()
     started = time.monotonic()
     with log.open("ab") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
         done = threading.Event()
 
         def sample() -> None:
-            nonlocal peak
+            nonlocal peak, at_peak
             while not done.wait(0.2):
-                peak = max(peak, _tree_rss_kb(proc.pid))
+                tree = _tree_rss_kb(proc.pid)
+                if sum(tree.values()) > peak:
+                    at_peak = {}
+                    for pid, kb in tree.items():
+                        name = _process_name(pid)
+                        at_peak[name] = at_peak.get(name, 0) + kb
+                    peak = sum(tree.values())
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -91,7 +121,8 @@ def _measure(command: list[str], log: Path) -> Measured:
         sampler.join()
     if code != 0:
         sys.exit(f"benchmark: {' '.join(command)} exited {code}; see {log}")
-    return Measured(time.monotonic() - started, peak / 1024)
+    by_process = {name: kb / 1024 for name, kb in at_peak.items()}
+    return Measured(time.monotonic() - started, peak / 1024, peak_by_process=by_process)
 
 
 def _step_seconds(dagster_home: Path) -> dict[str, float]:
@@ -409,6 +440,8 @@ def _scale(args: argparse.Namespace) -> int:
             )
             print(f"  steps, full run: {_rounded(trial.full.steps)}")
             print(f"  steps, one day:  {_rounded(trial.one_day.steps)}")
+            print(f"  peak, full run: {trial.full.peak_text()}")
+            print(f"  peak, one day:  {trial.one_day.peak_text()}")
         by_size.append(trials)
     header = ["", *(name + (f" ({unit})" if unit else "") for name, unit in SCALE_COLUMNS)]
     table = [["", *row] for row in _scale_table(by_size)]
@@ -467,6 +500,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"  steps, full run: {_rounded(trial.full.steps)}")
         print(f"  steps, one day:  {_rounded(trial.one_day.steps)}")
+        print(f"  peak, full run: {trial.full.peak_text()}")
+        print(f"  peak, one day:  {trial.one_day.peak_text()}")
     rows = _table(trials)
     if not args.no_charts:  # on the last run's warehouse; each query is timed --repeat times
         rows += _chart_rows(_time_queries(warehouse, _chart_sql(warehouse, args.work), args.repeat))

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.settings import PUBLISH_MEMORY_LIMIT
 from orchestration.state import PublishStamp
 
 REQUIRED_TABLES = (  # section 4 of the contract
@@ -311,7 +312,7 @@ def publish(
     views: list[str] = []
     swapped = False
     try:
-        con = duckdb.connect(str(tmp))
+        con = duckdb.connect(str(tmp), config={"memory_limit": PUBLISH_MEMORY_LIMIT})
         try:
             con.execute(f"ATTACH '{_sql_str(build_db)}' AS build (READ_ONLY)")
             found = _build_tables(con, schemas)

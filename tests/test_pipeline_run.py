@@ -24,6 +24,8 @@ from conftest import (
     table_rows,
 )
 
+from orchestration.publish import MANIFEST, version_dirs
+
 SESSION_TIMEOUT = dt.timedelta(minutes=10)
 MAX_DURATION = dt.timedelta(minutes=1440)
 UNIQUE_WINDOW = dt.timedelta(hours=24)
@@ -45,12 +47,31 @@ def _ts(value: str | int) -> dt.datetime:
     return dt.datetime.fromisoformat(value).astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def _landing_lines(landing: Path):
-    for path in sorted(landing.glob("*/*")):
+def _landing_lines(landing: Path, days: str = "*"):
+    for path in sorted(landing.glob(f"{days}/*")):
         data = path.read_bytes()
         text = (gzip.decompress(data) if path.name.endswith(".gz") else data).decode()
         for number, raw in enumerate(text.split("\n"), start=1):
             yield f"{path.parent.name}/{path.name}", number, raw
+
+
+def _accepted_events(folder: Path, rejected: set[tuple[str, int]]):
+    """The events of a day folder's lines that the ingest accepted (duplicates included)."""
+    for source, number, raw in _landing_lines(folder.parent, folder.name):
+        if raw.strip() and (source, number) not in rejected:
+            yield json.loads(raw)
+
+
+def _rewritten_partitions(warehouse: Path, table: str, previous: int = 1) -> set[str]:
+    """The partitions of `table` that the last publish wrote, against the version `previous`
+    publishes before it (0: every partition it has); the others are links to that version."""
+    versions = sorted(version_dirs(warehouse).items())
+    new = json.loads((versions[-1][1] / MANIFEST).read_text())["tables"][table]["partitions"]
+    if not previous:
+        return set(new)
+    old_manifest = json.loads((versions[-1 - previous][1] / MANIFEST).read_text())
+    old = old_manifest["tables"][table]["partitions"]
+    return {day for day, part in new.items() if old.get(day, {}).get("fp") != part["fp"]}
 
 
 def oracle_events(landing: Path, rejected: set[tuple[str, int]]) -> list[dict]:
@@ -202,6 +223,20 @@ def test_day_by_day_equals_one_full_run(
         for day in batch:
             shutil.copytree(demo_landing / day, landing / day)
         sbm("run", "--landing", landing, "--warehouse", warehouse)
+    # The last publish rewrote only the impression partitions whose rows changed: a recomputed
+    # visitor's impressions keep their own ingest time, so the dates before the last batch's
+    # first impression or conversation start, less the 24 h window, are links to the version
+    # before (each returning visitor's restart opener used to move every date).
+    rewritten = _rewritten_partitions(warehouse, "marts.fct_impressions")
+    rejected = set(query(warehouse, "SELECT source_file, line_number FROM audit.rejected_events"))
+    first = min(
+        _ts(event["occurred_at"]).date()
+        for day in days[5:]
+        for event in _accepted_events(landing / day, rejected)
+        if event["event_type"] in ("impression", "conversation_start")
+    )
+    assert rewritten and min(rewritten) >= (first - dt.timedelta(days=1)).isoformat()
+    assert len(rewritten) < len(_rewritten_partitions(warehouse, "marts.fct_impressions", 0))
     tables = query(
         published_warehouse,
         "SELECT table_schema || '.' || table_name FROM information_schema.tables "

@@ -126,6 +126,9 @@ select
     windows.window_end_at,
     windows.is_window_opener and engaged_windows.window_opener_id is not null
         as is_engaged_unique,
+    -- this impression's own newest ingest: what fct_impressions publishes (a rewritten row that
+    -- did not change keeps it, so its published date partition stays as it was)
+    windows.last_ingested_at as impression_ingested_at,
     -- the visitor's newest ingest (impressions and conversation starts): the next watermark
     scoped_max.last_ingested_at
 from windows

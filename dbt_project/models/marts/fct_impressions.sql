@@ -1,8 +1,11 @@
 {{ incremental_per_unit(['organization', 'bot', 'visitor_id']) }}
 -- One row per impression (page load with the messenger), with its unique-impression window.
--- Incremental per visitor (macro incremental_per_unit): int_impressions rewrites every
--- impression of a touched visitor with the visitor's newest ingest; those visitors' impressions
--- replace all of their rows here.
+-- Incremental per visitor (macro incremental_per_unit): a touched visitor's impressions replace
+-- all of its rows here. last_ingested_at is each impression's own newest ingest, not the
+-- visitor's (int_impressions.last_ingested_at): a recomputed row that did not change stays equal,
+-- so a publish rewrites only the dates whose rows changed. The watermark (its maximum) may then
+-- lag int_impressions' when a run brings conversation starts only; the next run recomputes those
+-- visitors again, which changes nothing.
 select
     impression_id,
     organization,
@@ -17,6 +20,6 @@ select
     window_start_at,
     window_end_at,
     is_engaged_unique,
-    last_ingested_at
+    impression_ingested_at as last_ingested_at
 from {{ ref('int_impressions') }}
 {{ only_touched_units(ref('int_impressions'), ['organization', 'bot', 'visitor_id']) }}
