@@ -4,17 +4,15 @@
 -- reporting-timezone day, organization and bot. The configured value is always a candidate.
 -- The numbers are what a build with that setting gives: sessions are counted with the same
 -- opening rule as int_conversation_events (macro opens_session) and dated like fct_sessions
--- (the opening event's local date); unique impressions come from the same anchored_windows macro
--- as int_impressions, dated like fct_impressions. The configured window is read from
--- int_impressions itself; only the other windows are computed here.
+-- (the opening event's local date); unique impressions are dated like fct_impressions, the
+-- configured window's from int_impressions, the other candidates' from int_candidate_impressions
+-- (the same anchored_windows macro, kept incrementally).
 -- Cost: one window pass (lag per conversation) over user-side events for every timeout, then a
--- filtered count per timeout; one anchored_windows pass over the impressions times the other
--- windows (the candidate window is a partition key).
+-- filtered count per timeout; a filtered count of the stored windows per candidate.
 -- Incremental per touched partition (macro incremental_per_partition): sessions from every
 -- user-side event of the conversations with one in a touched partition (a session is dated by
--- its opening event, whose predecessor is in the same conversation), the candidate unique
--- impressions of the visitors with one in a touched partition from where all their candidate
--- windows restart (visitor_restarts), not from their first impression.
+-- its opening event, whose predecessor is in the same conversation); unique impressions from
+-- the touched partitions' rows of int_impressions and int_candidate_impressions.
 {%- set configured_minutes = var('session_inactivity_minutes') | int %}
 {%- set configured_hours = var('unique_window_hours') | int %}
 {%- set timeouts = var('sensitivity_inactivity_minutes') | map('int') | list %}
@@ -24,17 +22,6 @@
 {%- set other_windows = windows | reject('equalto', configured_hours) | list %}
 
 with {{ touched_partitions_cte() }}
-
-{%- if other_windows %}
-
-candidate_impressions as not materialized (
-
-    -- what the candidate windows read of an impression
-    select impression_id, organization, bot, visitor_id, impression_at, last_ingested_at
-    from {{ ref('int_impressions') }}
-
-),
-{%- endif %}
 
 {%- if is_incremental() %}
 
@@ -46,61 +33,6 @@ partition_conversations as (
 
 ),
 
-{%- if other_windows %}
-
-partition_visitors as (
-
-    -- the visitors with an impression in a touched partition, and their first such impression
-    select organization, bot, visitor_id, min(impression_at) as first_touched_at
-    from {{ ref('int_impressions') }}
-    where {{ in_touched_partitions(to_local_date('impression_at'), 'impression_at') }}
-    group by organization, bot, visitor_id
-
-),
-
-visitor_history as (
-
-    select
-        impressions.*,
-        partition_visitors.first_touched_at,
-        lag(impressions.impression_at) over (
-            partition by impressions.visitor_id, impressions.organization, impressions.bot
-            order by impressions.impression_at, impressions.impression_id
-        ) as previous_impression_at
-    from candidate_impressions as impressions
-    inner join partition_visitors
-        on
-            impressions.organization = partition_visitors.organization
-            and impressions.bot = partition_visitors.bot
-            and impressions.visitor_id = partition_visitors.visitor_id
-
-),
-
-visitor_restarts as (
-
-    -- per visitor, where its candidate windows restart: the latest impression at or before its
-    -- first one in a touched partition that comes at least the longest candidate window after
-    -- the previous one (or its first impression). Such an impression opens a window for every
-    -- candidate (its predecessor's window has ended), so no chain crosses it and the windows
-    -- from it on depend only on the impressions from it on.
-    select
-        organization,
-        bot,
-        visitor_id,
-        max(impression_at) filter (
-            where
-                impression_at <= first_touched_at
-                and (
-                    previous_impression_at is null
-                    or impression_at >= previous_impression_at
-                    + to_hours(cast({{ other_windows | max }} as bigint))
-                )
-        ) as restart_at
-    from visitor_history
-    group by organization, bot, visitor_id
-
-),
-{%- endif %}
 {%- endif %}
 
 user_activity as (
@@ -178,42 +110,6 @@ configured_unique_impressions as (
 
 {%- if other_windows %}
 
-impression_candidates as (
-
-    {%- if is_incremental() %}
-    select
-        impressions.* exclude (first_touched_at, previous_impression_at),
-        candidates.window_hours
-    from visitor_history as impressions
-    inner join visitor_restarts
-        on
-            impressions.organization = visitor_restarts.organization
-            and impressions.bot = visitor_restarts.bot
-            and impressions.visitor_id = visitor_restarts.visitor_id
-            and impressions.impression_at >= visitor_restarts.restart_at
-    {%- else %}
-    select impressions.*, candidates.window_hours
-    from candidate_impressions as impressions
-    {%- endif %}
-    cross join (
-        select unnest([{{ other_windows | join(', ') }}]) as window_hours
-    ) as candidates
-
-),
-
-candidate_windows as (
-
-    -- int_impressions' windows with the candidate as one more partition key
-    {{ anchored_windows(
-        'impression_candidates',
-        ['visitor_id', 'organization', 'bot', 'window_hours'],
-        'impression_at',
-        'impression_id',
-        "to_hours(cast(window_hours as bigint))",
-    ) }}
-
-),
-
 candidate_unique_impressions as (
 
     select
@@ -222,9 +118,9 @@ candidate_unique_impressions as (
         bot,
         'impressions.uniqueWindowHours' as setting_key,
         window_hours as candidate_value,
-        count(*) filter (where is_window_opener) as metric_value,
+        count(*) filter (where is_unique) as metric_value,
         max(last_ingested_at) as last_ingested_at
-    from candidate_windows
+    from {{ ref('int_candidate_impressions') }}
     where {{ in_touched_partitions(to_local_date('impression_at'), 'impression_at') }}
     group by all
 
