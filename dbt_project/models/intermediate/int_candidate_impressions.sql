@@ -50,29 +50,17 @@ restarts as (
 
     -- per touched visitor and candidate, the (impression_at, impression_id) of its restart
     -- point (null: the whole visitor)
-    select
-        touched.organization,
-        touched.bot,
-        touched.visitor_id,
-        candidates.window_hours,
-        max((openers.impression_at, openers.impression_id))
-            filter (where openers.impression_id is not null) as restart_at_id
-    from (
-        select organization, bot, visitor_id, min((impression_at, impression_id)) as first_new_at_id
-        from impressions
-        where impression_ingested_at > {{ ingest_watermark() }}
-        group by organization, bot, visitor_id
-    ) as touched
-    cross join candidates
-    left join {{ this }} as openers
-        on
-            touched.organization = openers.organization
-            and touched.bot = openers.bot
-            and touched.visitor_id = openers.visitor_id
-            and candidates.window_hours = openers.window_hours
-            and openers.is_unique
-            and (openers.impression_at, openers.impression_id) <= touched.first_new_at_id
-    group by touched.organization, touched.bot, touched.visitor_id, candidates.window_hours
+    {{ window_restarts(
+        "select organization, bot, visitor_id, window_hours, first_new_at_id
+        from (
+            select organization, bot, visitor_id,
+                min((impression_at, impression_id)) as first_new_at_id
+            from impressions
+            where impression_ingested_at > " ~ ingest_watermark() ~ "
+            group by organization, bot, visitor_id
+        ) cross join candidates",
+        ['window_hours'],
+    ) }}
 
 ),
 {% endif %}

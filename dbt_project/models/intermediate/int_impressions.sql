@@ -33,26 +33,12 @@ with events as not materialized (
 restarts as (
 
     -- per touched visitor, the (occurred_at, impression_id) of its restart point (null: whole)
-    select
-        touched.organization,
-        touched.bot,
-        touched.visitor_id,
-        max((openers.impression_at, openers.impression_id))
-            filter (where openers.impression_id is not null) as restart_at_id
-    from (
-        select organization, bot, visitor_id, min((occurred_at, event_id)) as first_new_at_id
+    {{ window_restarts(
+        "select organization, bot, visitor_id, min((occurred_at, event_id)) as first_new_at_id
         from events
-        where last_ingested_at > {{ ingest_watermark() }}
-        group by organization, bot, visitor_id
-    ) as touched
-    left join {{ this }} as openers
-        on
-            touched.organization = openers.organization
-            and touched.bot = openers.bot
-            and touched.visitor_id = openers.visitor_id
-            and openers.is_unique
-            and (openers.impression_at, openers.impression_id) <= touched.first_new_at_id
-    group by touched.organization, touched.bot, touched.visitor_id
+        where last_ingested_at > " ~ ingest_watermark() ~ "
+        group by organization, bot, visitor_id"
+    ) }}
 
 ),
 {% endif %}
