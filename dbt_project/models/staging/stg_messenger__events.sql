@@ -12,8 +12,12 @@
 -- a late event is selected by when it was ingested, whatever its occurred_at. A new copy of an
 -- event already here competes with the stored copy, so the earliest received_at still wins.
 -- Only ids with more than one copy go through the ranking window; a single copy is its own
--- winner and its ingest is the latest. The CTEs are inlined (not materialized): each consumer
--- reads the Parquet files itself, which costs a little CPU and saves holding 10M rows in memory.
+-- winner and its ingest is the latest. In a full build the CTEs are inlined (not materialized):
+-- each consumer reads the Parquet files itself, which costs a little CPU and saves holding 10M
+-- rows in memory. In an incremental run `candidates` (the new rows and the stored copies of their
+-- ids, a day's worth) is materialized once: its three readers would otherwise each scan the new
+-- Parquet rows and this table's event ids (3.3 s against 1.6 s at 30M events, on the build
+-- database of a one-day run).
 with source as not materialized (
 
     select * from {{ source('raw', 'events') }}
@@ -70,7 +74,7 @@ renamed as not materialized (
 
 ),
 
-candidates as not materialized (
+candidates as {{ 'materialized' if is_incremental() else 'not materialized' }} (
 
     select * from renamed
     {% if is_incremental() %}
