@@ -20,6 +20,7 @@ a row per size and the ratio of the largest to the smallest.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import shutil
@@ -292,14 +293,17 @@ class Trial:
     warehouse_mb: float
 
 
-def _trial(work: Path, events_wanted: int, days_wanted: int, floor: bool = True) -> Trial:
+def _trial(
+    work: Path, events_wanted: int, days_wanted: int, last_day: dt.date, floor: bool = True
+) -> Trial:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     log = work / "harness.log"
     generated, landing = work / "generated", work / "landing"
     gen = _measure(
         [str(BIN / "servisbot-metrics"), "generate", "--out", str(generated), "--events",
-         str(events_wanted), "--days", str(days_wanted)],  # the last DAYS days: charts show 30
+         str(events_wanted), "--days", str(days_wanted), "--start-date",
+         (last_day - dt.timedelta(days=days_wanted - 1)).isoformat()],
         log,
     )  # fmt: skip
     days = sorted(p.name for p in generated.iterdir() if p.is_dir())
@@ -429,7 +433,7 @@ def _scale(args: argparse.Namespace) -> int:
         days = max(args.days, round(args.days * size / sizes[0]))
         trials = []
         for number in range(1, args.runs + 1):
-            trial = _trial(args.work, size, days, floor=False)
+            trial = _trial(args.work, size, days, args.end_date, floor=False)
             trials.append(trial)
             print(
                 f"{size:,} events over {days} days, run {number}/{args.runs}: full "
@@ -465,6 +469,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--days", type=int, default=30)
+    parser.add_argument(
+        "--end-date",
+        type=dt.date.fromisoformat,
+        default=dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1),
+        metavar="YYYY-MM-DD",
+        help="the last generated day, the one the one-day run adds (default yesterday, so the "
+        "dashboards' last 30 days cover the data); a day's traffic depends on its weekday",
+    )
     parser.add_argument("--runs", type=int, default=3, help="trials; the table shows medians")
     parser.add_argument("--work", type=Path, default=Path("/tmp/servisbot-metrics-bench"))
     parser.add_argument("--repeat", type=int, default=20, help="runs of each chart query")
@@ -490,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     trials = []
     for number in range(1, args.runs + 1):
-        trial = _trial(args.work, args.events, args.days)
+        trial = _trial(args.work, args.events, args.days, args.end_date)
         trials.append(trial)
         print(
             f"run {number}/{args.runs}: generate {trial.generate.wall_s:.1f} s, full "
