@@ -108,12 +108,12 @@ def _measure(command: list[str], log: Path) -> Measured:
             nonlocal peak, at_peak
             while not done.wait(0.2):
                 tree = _tree_rss_kb(proc.pid)
-                if sum(tree.values()) > peak:
-                    at_peak = {}
+                total = sum(tree.values())
+                if total > peak:
+                    peak, at_peak = total, {}
                     for pid, kb in tree.items():
                         name = _process_name(pid)
                         at_peak[name] = at_peak.get(name, 0) + kb
-                    peak = sum(tree.values())
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()

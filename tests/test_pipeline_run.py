@@ -55,32 +55,25 @@ def _landing_lines(landing: Path, days: str = "*"):
             yield f"{path.parent.name}/{path.name}", number, raw
 
 
-def _accepted_events(folder: Path, rejected: set[tuple[str, int]]):
-    """The events of a day folder's lines that the ingest accepted (duplicates included)."""
-    for source, number, raw in _landing_lines(folder.parent, folder.name):
+def _accepted_lines(landing: Path, rejected: set[tuple[str, int]], days: str = "*"):
+    """(source, line number, event) of every line the ingest accepted, duplicates included."""
+    for source, number, raw in _landing_lines(landing, days):
         if raw.strip() and (source, number) not in rejected:
-            yield json.loads(raw)
+            yield source, number, json.loads(raw)
 
 
-def _rewritten_partitions(warehouse: Path, table: str, previous: int = 1) -> set[str]:
-    """The partitions of `table` that the last publish wrote, against the version `previous`
-    publishes before it (0: every partition it has); the others are links to that version."""
+def _published_partitions(warehouse: Path, table: str, back: int = 0) -> dict[str, dict]:
+    """The partitions of `table` in the manifest of the version published `back` publishes
+    before the last one."""
     versions = sorted(version_dirs(warehouse).items())
-    new = json.loads((versions[-1][1] / MANIFEST).read_text())["tables"][table]["partitions"]
-    if not previous:
-        return set(new)
-    old_manifest = json.loads((versions[-1 - previous][1] / MANIFEST).read_text())
-    old = old_manifest["tables"][table]["partitions"]
-    return {day for day, part in new.items() if old.get(day, {}).get("fp") != part["fp"]}
+    manifest = json.loads((versions[-1 - back][1] / MANIFEST).read_text())
+    return manifest["tables"][table]["partitions"]
 
 
 def oracle_events(landing: Path, rejected: set[tuple[str, int]]) -> list[dict]:
     """Valid events, de-duplicated (earliest received_at wins), straight from the files."""
     best: dict[str, tuple] = {}
-    for source, number, raw in _landing_lines(landing):
-        if not raw.strip() or (source, number) in rejected:
-            continue
-        event = json.loads(raw)
+    for source, number, event in _accepted_lines(landing, rejected):
         key = (_ts(event["received_at"]), source, number)
         if event["event_id"] not in best or key < best[event["event_id"]][0]:
             best[event["event_id"]] = (key, event)
@@ -227,16 +220,18 @@ def test_day_by_day_equals_one_full_run(
     # visitor's impressions keep their own ingest time, so the dates before the last batch's
     # first impression or conversation start, less the 24 h window, are links to the version
     # before (each returning visitor's restart opener used to move every date).
-    rewritten = _rewritten_partitions(warehouse, "marts.fct_impressions")
+    new = _published_partitions(warehouse, "marts.fct_impressions")
+    old = _published_partitions(warehouse, "marts.fct_impressions", back=1)
+    rewritten = {day for day, part in new.items() if old.get(day, {}).get("fp") != part["fp"]}
     rejected = set(query(warehouse, "SELECT source_file, line_number FROM audit.rejected_events"))
     first = min(
         _ts(event["occurred_at"]).date()
         for day in days[5:]
-        for event in _accepted_events(landing / day, rejected)
+        for _, _, event in _accepted_lines(landing, rejected, day)
         if event["event_type"] in ("impression", "conversation_start")
     )
     assert rewritten and min(rewritten) >= (first - dt.timedelta(days=1)).isoformat()
-    assert len(rewritten) < len(_rewritten_partitions(warehouse, "marts.fct_impressions", 0))
+    assert len(rewritten) < len(new)
     tables = query(
         published_warehouse,
         "SELECT table_schema || '.' || table_name FROM information_schema.tables "

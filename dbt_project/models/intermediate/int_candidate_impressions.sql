@@ -38,10 +38,8 @@ with impressions as not materialized (
 
 candidates as (
 
-    select unnest([{{ (other_windows or [0]) | join(', ') }}]::integer[]) as window_hours
-    {%- if not other_windows %}
-    where false
-    {%- endif %}
+    -- none when the configured window is the only candidate
+    select unnest([{{ other_windows | join(', ') }}]::integer[]) as window_hours
 
 ),
 

@@ -17,9 +17,6 @@
 {%- set configured_hours = var('unique_window_hours') | int %}
 {%- set timeouts = var('sensitivity_inactivity_minutes') | map('int') | list %}
 {%- set timeouts = (timeouts + [configured_minutes]) | unique | sort %}
-{%- set windows = var('sensitivity_unique_window_hours') | map('int') | list %}
-{%- set windows = (windows + [configured_hours]) | unique | sort %}
-{%- set other_windows = windows | reject('equalto', configured_hours) | list %}
 
 with {{ touched_partitions_cte() }}
 
@@ -108,10 +105,9 @@ configured_unique_impressions as (
 
 ),
 
-{%- if other_windows %}
-
 candidate_unique_impressions as (
 
+    -- the other candidates (none when the configured window is the only one)
     select
         {{ to_local_date('impression_at') }} as metric_date,
         organization,
@@ -125,17 +121,14 @@ candidate_unique_impressions as (
     group by all
 
 ),
-{%- endif %}
 
 counts as (
 
     select * from sessions
     union all
     select * from configured_unique_impressions
-    {%- if other_windows %}
     union all
     select * from candidate_unique_impressions
-    {%- endif %}
 
 )
 
