@@ -1,6 +1,6 @@
 # servisbot-metrics: `make up` runs everything on demo data; `make check` runs lint and the tests
 # that need no server, `make test` the whole suite.
-# Both set up what they need on a fresh machine (uv, the two locked environments).
+# Both set up what they need on a fresh machine (uv, the three locked environments, Java for Spark).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -31,7 +31,7 @@ CHROMIUM ?= /usr/bin/chromium
 PYTEST_WORKERS ?= 2
 PYTEST := .venv/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
-.PHONY: help up setup uv browser postgres demo-data config-file run docs superset-setup serve check test lint clean
+.PHONY: help up setup uv java browser postgres demo-data config-file run docs superset-setup serve check test lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -44,9 +44,10 @@ uv:
 		$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet uv; \
 	fi
 
-setup: uv  ## create both locked environments (.venv and superset/.venv)
+setup: uv  ## create the locked environments: pipeline (.venv), Superset and Spark (superset/, spark/)
 	$(UV) sync --frozen --quiet --compile-bytecode
 	$(UV) sync --frozen --quiet --compile-bytecode --project superset
+	$(UV) sync --frozen --quiet --compile-bytecode --project spark
 	.venv/bin/python -c "from orchestration import dbt_code; dbt_code.prepare()"
 
 demo-data: setup  ## generate 30 days of synthetic events into $(LANDING) (once)
@@ -92,16 +93,22 @@ browser:  ## Debian's chromium for the browser test (apt-get; Playwright cannot 
 		$(call APT_INSTALL,chromium); \
 	fi
 
+java:  ## a Java runtime for Spark (Debian's openjdk-17-jre-headless, apt-get)
+	@if ! command -v java >/dev/null 2>&1; then \
+		echo "installing Debian's openjdk-17-jre-headless (apt-get)"; \
+		$(call APT_INSTALL,openjdk-17-jre-headless); \
+	fi
+
 postgres:  ## Debian's PostgreSQL server for the test of Dagster's PostgreSQL storage (apt-get)
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		echo "installing Debian's postgresql (apt-get)"; \
 		$(call APT_INSTALL,postgresql); \
 	fi
 
-check: lint  ## lint, and every test that needs no server (no Superset, `dagster dev`, browser, PostgreSQL)
-	$(PYTEST) -m "not server"
+check: lint  ## lint, and every test that needs no server (Superset, `dagster dev`, browser, PostgreSQL) or Spark
+	$(PYTEST) -m "not server and not spark"
 
-test: setup browser postgres lint  ## lint and run the whole test suite (what CI runs)
+test: setup java browser postgres lint  ## lint and run the whole test suite (what CI runs)
 	$(PYTEST)
 
 lint: setup  ## ruff lint and format check

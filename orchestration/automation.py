@@ -110,7 +110,7 @@ def config_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineResourc
     build, code_hash, now = state.read_build(pipeline.paths), dbt_code.code_hash(), time.time()
     changed = planner.config_change_models(
         build,
-        planner.definition_hash(metrics.content_hash, code_hash),
+        planner.definition_hash(metrics.content_hash, code_hash, pipeline.engine),
         code_hash,
         metrics.dbt_vars(),
         dbt_code.manifest(),

@@ -13,6 +13,7 @@ from pathlib import Path
 from orchestration.settings import (
     MAX_REJECT_RATIO,
     SettingsError,
+    engine_from_env,
     max_reject_ratio_from_env,
     settle_seconds_from_env,
 )
@@ -188,6 +189,7 @@ def _run(args: argparse.Namespace) -> int:
     try:  # before the definitions are imported: they read the same settings
         from_env = max_reject_ratio_from_env()
         settle_seconds = settle_seconds_from_env()
+        engine = engine_from_env()
     except SettingsError as exc:
         _err(str(exc))
         return EXIT_FAILED
@@ -202,6 +204,7 @@ def _run(args: argparse.Namespace) -> int:
         "log": _progress,
         "max_reject_ratio": from_env if args.max_reject_ratio is None else args.max_reject_ratio,
         "settle_seconds": settle_seconds,
+        "engine": engine,
     }
     try:
         if args.command == "backfill":

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR
+from orchestration.engines import Engine
+from orchestration.settings import DBT_PROJECT_DIR, ENGINES
 
 if TYPE_CHECKING:
     from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject
@@ -85,10 +86,13 @@ def __getattr__(name: str) -> Any:  # `dbt_code.dbt_project` and `dbt_code.TRANS
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def dbt_cli() -> DbtCliResource:
-    """The dbt resource of the definitions (resource key `dbt`) and of `prepare`."""
+def dbt_cli(engine: str = ENGINES[0]) -> DbtCliResource:
+    """The dbt resource of the definitions (resource key `dbt`) and of `prepare`: the dbt of
+    `engine` (engines.Engine)."""
     objects = _dagster_dbt()
-    return objects.DbtCli(project_dir=objects.dbt_project, dbt_executable=DBT_EXECUTABLE)
+    return objects.DbtCli(
+        project_dir=objects.dbt_project, dbt_executable=Engine(engine).dbt_executable
+    )
 
 
 def _asset_key(dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:

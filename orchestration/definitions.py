@@ -25,7 +25,7 @@ def build_definitions(pipeline: PipelineResource) -> dg.Definitions:
         schedules=[daily_refresh],
         resources={
             "pipeline": pipeline,
-            "dbt": dbt_code.dbt_cli(),
+            "dbt": dbt_code.dbt_cli(pipeline.engine),
         },
     )
 

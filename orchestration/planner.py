@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orchestration.config_impact import affected_models, changed_vars
+from orchestration.settings import ENGINES
 from orchestration.state import BuildRecord, DayQuality, PublishStamp
 
 if TYPE_CHECKING:
@@ -35,10 +36,12 @@ if TYPE_CHECKING:
 CONFIG_HISTORY_VAR = "config_versions"  # every build passes the history as this dbt var
 
 
-def definition_hash(config_hash: str, code_hash: str) -> str:
-    """The configuration's content hash with the dbt code's: incremental models are valid only
-    under the definition they were built with."""
-    return hashlib.sha256(f"{config_hash}:{code_hash}".encode()).hexdigest()[:16]
+def definition_hash(config_hash: str, code_hash: str, engine: str = ENGINES[0]) -> str:
+    """The configuration's content hash with the dbt code's and the engine's: incremental models
+    are valid only under the definition they were built with, and a build only by its engine
+    (the default engine's hash leaves it out, as before there were two)."""
+    engine_part = "" if engine == ENGINES[0] else f":{engine}"
+    return hashlib.sha256(f"{config_hash}:{code_hash}{engine_part}".encode()).hexdigest()[:16]
 
 
 def full_refresh_reason(
@@ -46,12 +49,16 @@ def full_refresh_reason(
     definition: str,
     asked: bool,
     conflicting_copies: Callable[[], int],
+    engine_rebuilds_whole: bool = False,
 ) -> str | None:
     """Why the next dbt build must rebuild everything, or None when incremental is exact.
     `conflicting_copies` counts redelivered events whose new copy names another conversation,
-    visitor, type, bot or organization (a query: asked only when nothing else decided)."""
+    visitor, type, bot or organization (a query: asked only when nothing else decided).
+    `engine_rebuilds_whole`: the engine has no incremental builds (engines.Engine)."""
     if asked:
         return "asked for"
+    if engine_rebuilds_whole:
+        return "the engine rebuilds every model"
     if build is None or not build.definition_hash:
         return "no previous build"
     if build.definition_hash != definition:

@@ -163,7 +163,8 @@ def _build_tables(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...]) -> l
         "WHERE database_name = 'build' AND schema_name IN "
         f"({', '.join('?' for _ in schemas)}) "
         "AND (schema_name, table_name) IN (SELECT (schema_name, table_name) FROM duckdb_tables() "
-        "WHERE database_name = 'build') GROUP BY ALL ORDER BY ALL",
+        "WHERE database_name = 'build' UNION ALL SELECT (schema_name, view_name) "
+        "FROM duckdb_views() WHERE database_name = 'build') GROUP BY ALL ORDER BY ALL",
         list(schemas),
     ).fetchall()
     return [_Table(s, t, list(zip(names, types, strict=True))) for s, t, names, types in rows]

@@ -10,11 +10,14 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from orchestration.engines import Engine
 from orchestration.locks import exclusive
 from orchestration.metrics_config import MetricsConfig, load_config
 from orchestration.settings import (
+    ENGINES,
     MAX_REJECT_RATIO,
     SETTLE_SECONDS,
+    engine_from_env,
     max_reject_ratio_from_env,
     settle_seconds_from_env,
 )
@@ -42,6 +45,11 @@ class PipelineResource(dg.ConfigurableResource):
         description="A landing file modified less than this many seconds ago is still being "
         "written: it is left for a later run.",
     )
+    engine: str = Field(
+        default=ENGINES[0],
+        pattern=f"^({'|'.join(ENGINES)})$",
+        description="The engine dbt builds the models with (orchestration/engines.py).",
+    )
 
     @classmethod
     def from_env(cls) -> PipelineResource:
@@ -53,7 +61,12 @@ class PipelineResource(dg.ConfigurableResource):
             config_path=os.environ.get("SBM_CONFIG", ""),
             max_reject_ratio=max_reject_ratio_from_env(),
             settle_seconds=settle_seconds_from_env(),
+            engine=engine_from_env(),
         )
+
+    @property
+    def build_engine(self) -> Engine:
+        return Engine(self.engine)
 
     @property
     def landing(self) -> Path:

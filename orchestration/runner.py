@@ -37,7 +37,7 @@ from orchestration.publish import REQUIRED_TABLES
 from orchestration.quality.gate import suite_version
 from orchestration.resources import PipelineResource
 from orchestration.run_workers import fail_dead_runs, process_identity
-from orchestration.settings import PARTITIONS_START_DATE
+from orchestration.settings import ENGINES, PARTITIONS_START_DATE
 from orchestration.state import WarehousePaths
 
 
@@ -72,7 +72,9 @@ def _is_published(pipeline: PipelineResource, log: Callable[[str], None]) -> boo
         return False
     return planner.is_published(
         stamp,
-        planner.definition_hash(pipeline.metrics_config().content_hash, dbt_code.code_hash()),
+        planner.definition_hash(
+            pipeline.metrics_config().content_hash, dbt_code.code_hash(), pipeline.engine
+        ),
         raw_layer_digest(paths.raw),
         suite_version(pipeline.max_reject_ratio),
     )
@@ -154,12 +156,14 @@ def _pipeline(
     state_dir: Path | None,
     max_reject_ratio: float | None,
     settle_seconds: float | None,
+    engine: str,
 ) -> PipelineResource:
     pipeline = PipelineResource(
         landing_dir=str(landing),
         warehouse_path=str(warehouse),
         state_dir=str(state_dir or ""),
         config_path=str(config or ""),
+        engine=engine,
         **({} if max_reject_ratio is None else {"max_reject_ratio": max_reject_ratio}),
         **({} if settle_seconds is None else {"settle_seconds": settle_seconds}),
     )
@@ -187,8 +191,11 @@ def run_pipeline(
     full_refresh: bool = False,
     max_reject_ratio: float | None = None,
     settle_seconds: float | None = None,
+    engine: str = ENGINES[0],
 ) -> RunSummary:
-    pipeline = _pipeline(landing, warehouse, config, state_dir, max_reject_ratio, settle_seconds)
+    pipeline = _pipeline(
+        landing, warehouse, config, state_dir, max_reject_ratio, settle_seconds, engine
+    )
     days = _landing_days(pipeline)
     with _one_command_at_a_time(pipeline.paths, log):
         return _run(pipeline, days, log, full_refresh)
@@ -242,9 +249,12 @@ def backfill_pipeline(
     log: Callable[[str], None] = print,
     max_reject_ratio: float | None = None,
     settle_seconds: float | None = None,
+    engine: str = ENGINES[0],
 ) -> RunSummary:
     """Re-ingest every delivery day in [first, last] (both included), rebuild and publish."""
-    pipeline = _pipeline(landing, warehouse, config, state_dir, max_reject_ratio, settle_seconds)
+    pipeline = _pipeline(
+        landing, warehouse, config, state_dir, max_reject_ratio, settle_seconds, engine
+    )
     if first > last:
         raise RunError(f"backfill range is empty: {first} is after {last}")
     _check_days([first, last])

@@ -12,6 +12,9 @@ Environment variables (read only by `PipelineResource.from_env`, for `dagster de
                       (MAX_REJECT_RATIO below: its default and bounds)
     SBM_SETTLE_SECONDS  a landing file modified less than this many seconds ago is still being
                       written: no run reads it yet (SETTLE_SECONDS below; 0 reads everything)
+    SBM_ENGINE        the engine dbt builds the models with: duckdb (default) or spark
+                      (orchestration/engines.py; a Spark cluster: SBM_SPARK_METHOD=thrift,
+                      SBM_SPARK_HOST, SBM_SPARK_PORT, read by dbt_project/profiles.yml)
     SBM_DAGSTER_POSTGRES_URL  when set, Dagster's run history lives in this PostgreSQL database
                       instead of SQLite in the state folder (see orchestration/instance.py)
 """
@@ -28,6 +31,9 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 CONFIG_SCHEMA_PATH = REPO_ROOT / "config" / "metrics-config.schema.json"
 # dbt from the same environment, whether or not the venv is activated
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+# dbt-spark's dbt, in the Spark environment (spark/: its own locked environment, `make setup`)
+SPARK_DBT_EXECUTABLE = str(REPO_ROOT / "spark" / ".venv" / "bin" / "dbt")
+ENGINES = ("duckdb", "spark")  # the first is the default
 PARTITIONS_START_DATE = "2020-01-01"  # the oldest delivery day the pipeline accepts
 PUBLISHED_SCHEMAS = ("marts", "audit")
 # DuckDB's memory in the publish (its default is 80% of the machine's): a first publish reads every
@@ -82,6 +88,14 @@ SETTLE_SECONDS = NumberSetting("SBM_SETTLE_SECONDS", default=10.0, low=0, high=8
 def max_reject_ratio_from_env() -> float:
     """SBM_MAX_REJECT_RATIO, or the default: one setting for the CLI and `dagster dev`."""
     return MAX_REJECT_RATIO.from_env()
+
+
+def engine_from_env() -> str:
+    """SBM_ENGINE, or the default engine: one setting for the CLI and `dagster dev`."""
+    engine = os.environ.get("SBM_ENGINE", "") or ENGINES[0]
+    if engine not in ENGINES:
+        raise SettingsError(f"SBM_ENGINE must be one of {', '.join(ENGINES)}, got {engine!r}")
+    return engine
 
 
 def settle_seconds_from_env() -> float:

@@ -5,8 +5,11 @@ atomic write. Nothing else in the code opens a state file by name.
       raw/                              the raw layer, owned by ingest/raw_layer.py (events,
                                         rejected lines, one manifest per delivery day)
       raw/quality/YYYY-MM-DD.json       DayQuality: the day's data-quality outcome
-      build.duckdb                      the database dbt builds into
-      build.json                        BuildRecord: what build.duckdb was built from
+      build.duckdb                      the database dbt builds into (engine duckdb)
+      spark/warehouse/, spark/metastore the tables dbt builds on Spark (engine spark), as
+                                        Parquet, and their catalog; spark/published-views.duckdb
+                                        the views the publish reads them through (engines.py)
+      build.json                        BuildRecord: what the build was built from
       config_versions.jsonl             ConfigVersion per line: the configurations applied
       metrics-config.yaml               the configuration apply_config_job wrote (optional)
       dbt-target/ gx/ dagster/          dbt's artifacts, Great Expectations, Dagster's instance
@@ -25,11 +28,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypedDict
 
 import duckdb
+
+from orchestration.settings import ENGINES
 
 
 def write_atomically(target: Path, text: str) -> None:
@@ -72,6 +77,11 @@ class WarehousePaths:
     def build_db(self) -> Path:
         """The DuckDB file dbt builds into; only `publish` copies out of it."""
         return self.state / "build.duckdb"
+
+    @property
+    def spark_warehouse(self) -> Path:
+        """The Spark engine's tables, as Parquet: <schema>.db/<table>/ (profiles.yml)."""
+        return self.state / "spark" / "warehouse"
 
     @property
     def dbt_target(self) -> Path:
@@ -141,6 +151,7 @@ class BuildRecord:
     in_progress: bool = False
     # dbt tests of the built models that the run did not select (a hand-picked Materialize)
     untested: list[str] = field(default_factory=list)
+    engine: str = ENGINES[0]  # the engine that built it: where its tables are (engines.py)
 
     @property
     def is_finished(self) -> bool:
@@ -148,12 +159,15 @@ class BuildRecord:
 
 
 def read_build(paths: WarehousePaths) -> BuildRecord | None:
-    """The record of the build database, or None when there is no build database."""
-    if not paths.build_record.exists() or not paths.build_db.exists():
+    """The record of the build database, or None when there is no build (or its tables are
+    gone: DuckDB's build database, or Spark's tables)."""
+    if not paths.build_record.exists():
         return None
     stored = json.loads(paths.build_record.read_text())
     known = {f.name for f in fields(BuildRecord)}
-    return BuildRecord(**{k: v for k, v in stored.items() if k in known})
+    record = BuildRecord(**{k: v for k, v in stored.items() if k in known})
+    tables = paths.build_db if record.engine == ENGINES[0] else paths.spark_warehouse
+    return record if tables.exists() else None
 
 
 def write_build(paths: WarehousePaths, record: BuildRecord) -> None:
@@ -248,6 +262,7 @@ class PublishStamp:
     build_id: str  # the run that built the marts
     quality_gate: str  # the raw-day suite's version, maximum reject ratio included
     dagster_run_id: str  # the run that published
+    engine: str = ENGINES[0]  # the engine that built the marts (settings.ENGINES)
 
     def rows(self) -> list[tuple[str, str]]:
         return sorted((k, str(v)) for k, v in asdict(self).items())
@@ -277,4 +292,7 @@ def read_publish_stamp(paths: WarehousePaths) -> PublishStamp | None:
     finally:
         con.close()
     known = {f.name for f in fields(PublishStamp)}
-    return PublishStamp(**{k: rows[k] for k in known}) if known <= rows.keys() else None
+    required = {f.name for f in fields(PublishStamp) if f.default is MISSING}
+    if not required <= rows.keys():
+        return None
+    return PublishStamp(**{k: rows[k] for k in known & rows.keys()})

@@ -43,6 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
 # The longest modules first. xdist (--dist loadgroup) hands tests to its workers in this order,
 # after the groups: a long test started last would keep one worker busy while the other idles.
 LONGEST_FIRST = (
+    "test_spark.py",
     "test_incremental.py",
     "test_dagster_ui.py",
     "test_orchestration.py",

@@ -214,3 +214,17 @@ def test_tests_a_build_skipped_stay_untested_until_run():
     ]
     # a build of model a with its tests clears them
     assert planner.untested_after_build(before, True, {"a:unique_a"}, {"a:unique_a"}) == []
+
+
+def test_a_build_is_valid_only_for_its_engine():
+    # the default engine keeps the hash it had before there were two
+    assert planner.definition_hash("config-a", "code-a", "duckdb") == DEFINITION
+    assert planner.definition_hash("config-a", "code-a", "spark") != DEFINITION
+
+
+def test_an_engine_without_incremental_builds_always_rebuilds_whole():
+    assert (
+        planner.full_refresh_reason(BUILT, DEFINITION, False, _never, engine_rebuilds_whole=True)
+        == "the engine rebuilds every model"
+    )
+    assert planner.full_refresh_reason(BUILT, DEFINITION, True, _never, True) == "asked for"

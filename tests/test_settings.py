@@ -55,3 +55,13 @@ def test_the_dagster_resource_takes_the_same_defaults_and_bounds() -> None:
                 PipelineResource(landing_dir="l", warehouse_path="w.duckdb", **{field: outside})
         with pytest.raises(ValueError, match=setting.env_var):
             setting.parse(str(setting.high + 1))
+
+
+def test_an_unknown_engine_is_a_one_line_error_before_anything_runs() -> None:
+    result = _run(SBM_ENGINE="postgres")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "servisbot-metrics: error: SBM_ENGINE must be one of duckdb, spark, got 'postgres'"
+    )
+    with pytest.raises(ValidationError):
+        PipelineResource(landing_dir=".", warehouse_path="w.duckdb", engine="postgres")

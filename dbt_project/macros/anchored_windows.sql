@@ -35,10 +35,10 @@
 
         -- the first row of each row's segment (the latest row at or before it that opens one)
         select
-            * exclude (_aw_previous_at),
-            last_value(case when _aw_is_segment_start then {{ at }} end ignore nulls) over _aw_so_far
+            * except (_aw_previous_at),
+            {{ last_value_ignoring_nulls('case when _aw_is_segment_start then ' ~ at ~ ' end') }} over _aw_so_far
                 as _aw_segment_at,
-            last_value(case when _aw_is_segment_start then {{ id }} end ignore nulls) over _aw_so_far
+            {{ last_value_ignoring_nulls('case when _aw_is_segment_start then ' ~ id ~ ' end') }} over _aw_so_far
                 as _aw_segment_id
         from (
             select
@@ -70,7 +70,7 @@
 
     ),
 
-    _aw_pointers as materialized (
+    _aw_pointers as {{ cte_hint(true) }} (
 
         -- each later row's window end, and the rows themselves; at equal times a probe sorts
         -- first, so the row after it is the first row at or after the window's end
@@ -78,7 +78,7 @@
         from (
             select
                 *,
-                first_value(case when _aw_is_row then _aw_rn end ignore nulls) over (
+                {{ first_value_ignoring_nulls('case when _aw_is_row then _aw_rn end') }} over (
                     partition by {{ keys }}, _aw_segment_at
                     order by _aw_probe_at, _aw_is_row, _aw_rn
                     rows between current row and unbounded following
@@ -141,7 +141,7 @@
     _aw_openers as (
 
         select
-            s.* exclude (_aw_is_segment_start, _aw_segment_at, _aw_segment_id),
+            s.* except (_aw_is_segment_start, _aw_segment_at, _aw_segment_id),
             coalesce(lo._aw_opener_id, s._aw_segment_id) as window_opener_id,
             coalesce(lo._aw_opener_at, s._aw_segment_at) as window_start_at
         from _aw_segments as s

@@ -20,7 +20,7 @@
     or a redelivered copy that renames a goal, leaves no stale row. No lookback needed. -#}
 {% macro incremental_per_unit(keys) -%}
     {{ config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='replace_units',
         unique_key=keys,
         on_schema_change='fail',
@@ -33,7 +33,7 @@
     No lookback needed. -#}
 {% macro incremental_per_partition() -%}
     {{ config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='replace_partitions',
         on_schema_change='fail',
     ) }}
@@ -107,7 +107,7 @@
             and impressions.visitor_id = new_events.visitor_id
     where
         impressions.impression_at
-        >= new_events.first_new_at - to_hours(cast({{ var('unique_window_hours') }} as bigint))
+        >= new_events.first_new_at - {{ interval_hours(var('unique_window_hours')) }}
 {%- endmacro %}
 
 {#- The incremental models int_build_scope records (every one but those it is built from or
@@ -183,7 +183,7 @@
     {%- if is_incremental() and execute %}
         {%- set watermark = partitions_watermark() %}
         {%- if watermark is not none %}
-    touched_partitions as materialized (
+    touched_partitions as {{ cte_hint(true) }} (
         select metric_date, organization, bot
         from {{ ref('int_touched_partitions') }}
         where ingested_after = {{ watermark }}
@@ -375,8 +375,9 @@
         {%- set filters = [] %}
         {%- if where %}{% do filters.append('(' ~ where ~ ')') %}{% endif %}
         {%- if changed %}{% do filters.append(changed) %}{% endif %}
-        {%- do return("(select * from " ~ relation ~ " where " ~ filters | join(' and ')
-            ~ ") dbt_subquery") %}
+        {#- the alias: Spark would read "<table> where (...)" as an alias `where` with columns -#}
+        {%- do return("(select * from " ~ relation ~ " as dbt_tested where "
+            ~ filters | join(' and ') ~ ") dbt_subquery") %}
     {%- else %}
         {%- do return(relation) %}
     {%- endif %}

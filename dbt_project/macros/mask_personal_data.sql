@@ -2,16 +2,14 @@
     more digits (card, account and order numbers). Lower-cased and trimmed so that the same
     input typed differently counts together. -#}
 {% macro mask_personal_data(text) -%}
+    {%- set email = '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}' %}
+    {%- set phone = '\\+?\\d[\\d\\s().-]{6,}\\d' %}
+    {%- set digits = '\\d{4,}' %}
     nullif(trim(lower(
-        regexp_replace(
-            regexp_replace(
-                regexp_replace(
-                    {{ text }},
-                    '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}', '<email>', 'g'
-                ),
-                '\+?\d[\d\s().-]{6,}\d', '<phone>', 'g'
-            ),
-            '\d{4,}', '<number>', 'g'
-        )
+        {{ regexp_replace_all(
+            regexp_replace_all(regexp_replace_all(text, email, '<email>'), phone, '<phone>'),
+            digits,
+            '<number>',
+        ) }}
     )), '')
 {%- endmacro %}

@@ -5,5 +5,5 @@
     config_sensitivity_daily (candidate timeouts), so that they cannot drift apart. -#}
 {% macro opens_session(at, previous_at, inactivity_minutes) -%}
     ({{ previous_at }} is null
-        or {{ at }} >= {{ previous_at }} + to_minutes(cast({{ inactivity_minutes }} as bigint)))
+        or {{ at }} >= {{ previous_at }} + {{ interval_minutes(inactivity_minutes) }})
 {%- endmacro %}

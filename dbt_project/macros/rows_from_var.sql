@@ -12,7 +12,7 @@
     select
         {%- for name, type in columns.items() %}
         {%- set value = row.get(name) %}
-        cast({{ "null" if value is none else (value if value is number else "'" ~ (value | string | replace("'", "''")) ~ "'") }} as {{ type }}){{ "," if not loop.last }}
+        cast({{ "null" if value is none else (value if value is number else sql_string(value | string)) }} as {{ type }}){{ "," if not loop.last }}
         {%- endfor %}
     {%- endfor %}
 {% endmacro %}

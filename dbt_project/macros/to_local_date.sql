@@ -5,7 +5,7 @@
     {%- if var("reporting_timezone") == "UTC" -%}
         {{ utc_timestamp }}
     {%- else -%}
-        timezone('{{ var("reporting_timezone") }}', {{ utc_timestamp }} at time zone 'UTC')
+        {{ convert_from_utc(utc_timestamp, var("reporting_timezone")) }}
     {%- endif -%}
 {%- endmacro %}
 

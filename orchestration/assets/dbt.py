@@ -70,7 +70,8 @@ def dbt_models(
     with pipeline.writer_lock(context.log.info) as paths:
         # read under the lock: an apply_config_job run may have just written a new version
         metrics, code_hash = pipeline.metrics_config(), dbt_code.code_hash()
-        definition = planner.definition_hash(metrics.content_hash, code_hash)
+        engine = pipeline.build_engine
+        definition = planner.definition_hash(metrics.content_hash, code_hash, engine.name)
         previous = state.read_build(paths)
         if context.is_subset:
             changed = planner.config_change_models(
@@ -89,6 +90,8 @@ def dbt_models(
         )
         args = [
             "build",
+            "--target",
+            engine.name,
             "--vars",
             dbt_vars,
             # unit tests check the SQL, not the data: they run in the test suite (test_dbt.py)
@@ -96,7 +99,11 @@ def dbt_models(
             "unit_test",
         ]
         reason = planner.full_refresh_reason(
-            previous, definition, config.full_refresh, lambda: conflicting_copies(paths)
+            previous,
+            definition,
+            config.full_refresh,
+            lambda: conflicting_copies(paths),
+            engine_rebuilds_whole=engine.rebuilds_whole,
         )
         if reason:
             context.log.info(f"dbt build --full-refresh: {reason}")
@@ -120,6 +127,7 @@ def dbt_models(
                 config_vars=metrics.dbt_vars(),
                 raw_digest=raw_digest,
                 build_id=context.run.run_id,
+                engine=engine.name,
                 untested=planner.untested_after_build(
                     previous,
                     context.is_subset,

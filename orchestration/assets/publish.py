@@ -55,8 +55,13 @@ def published_warehouse(
             build_id=build.build_id,
             quality_gate=quality_gate,
             dagster_run_id=context.run.run_id,
+            engine=pipeline.engine,
         )
-        result = publish(paths.build_db, paths.warehouse, PUBLISHED_SCHEMAS, stamp)
+        tables: dict[str, list[str]] = {}
+        for key in dbt_code.model_asset_keys(schemas=PUBLISHED_SCHEMAS):
+            tables.setdefault(key.path[0], []).append(key.path[1])
+        build_db = pipeline.build_engine.build_database(paths, tables)
+        result = publish(build_db, paths.warehouse, PUBLISHED_SCHEMAS, stamp)
     context.log.info(
         f"published {paths.warehouse} ({result.size_bytes / 1e6:.1f} MB), data version "
         f"{result.version}: {result.written} partition(s) written, {result.linked} unchanged"

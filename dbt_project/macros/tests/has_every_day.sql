@@ -9,7 +9,7 @@ with bounds as (
 
 calendar as (
     select cast(day as date) as missing_date
-    from bounds, range(bounds.first_date, bounds.last_date + interval 1 day, interval 1 day) as t (day)
+    from (select {{ each_day('first_date', 'last_date') }} as day from bounds)
 )
 
 select missing_date

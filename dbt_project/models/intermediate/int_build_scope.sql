@@ -36,7 +36,7 @@ with watermarks (model_name, ingested_after) as (
     {%- if watermarks %}
     {{ watermarks | join('\n    union all\n    ') }}
     {%- else %}
-    select cast(null as varchar), cast(null as timestamp) where false
+    select cast(null as string), cast(null as timestamp) where false
     {%- endif %}
 
 )

@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='delete+insert',
         unique_key=['impression_id', 'window_hours'],
         on_schema_change='fail',
@@ -23,7 +23,7 @@
 {%- set windows = var('sensitivity_unique_window_hours') | map('int') | unique | sort %}
 {%- set other_windows = windows | reject('equalto', configured_hours) | list %}
 
-with impressions as not materialized (
+with impressions as {{ cte_hint(false) }} (
 
     select
         impression_id,
@@ -39,7 +39,8 @@ with impressions as not materialized (
 candidates as (
 
     -- none when the configured window is the only candidate
-    select unnest([{{ other_windows | join(', ') }}]::integer[]) as window_hours
+    select cast(window_hours as integer) as window_hours
+    from (select {{ unnest_list(list_of(other_windows)) }} as window_hours)
 
 ),
 
@@ -89,7 +90,7 @@ windows as (
         ['visitor_id', 'organization', 'bot', 'window_hours'],
         'impression_at',
         'impression_id',
-        "to_hours(cast(window_hours as bigint))",
+        interval_hours('window_hours'),
     ) }}
 
 )

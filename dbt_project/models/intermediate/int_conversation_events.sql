@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='delete+insert',
         unique_key=['organization', 'bot', 'conversation_id'],
         on_schema_change='fail',
@@ -22,7 +22,7 @@
 -- late event re-splits exactly the sessions and conversations it touches; no lookback needed.
 -- `events` is read twice in an incremental run (what is new, then the touched units' rows):
 -- inlined, each read scans only what it needs instead of a copy of staging.
-with events as not materialized (
+with events as {{ cte_hint(false) }} (
 
     select
         event_id,
@@ -123,7 +123,7 @@ conversation_windows as (
             ['conversation_id', 'organization', 'bot'],
             'session_start_at',
             'session_number',
-            "to_minutes(cast(" ~ var('conversation_max_minutes') ~ " as bigint))",
+            interval_minutes(var('conversation_max_minutes')),
         ) }}
     )
 
@@ -137,10 +137,9 @@ session_conversations as (
         sum(cast(conversation_windows.is_conversation_start as integer))
             over conversation_so_far as conversation_number,
         -- the event that opened the conversation's first session
-        last_value(
-            case when conversation_windows.is_conversation_start then session_starts.event_id end
-            ignore nulls
-        ) over conversation_so_far as conversation_opener_id
+        {{ last_value_ignoring_nulls(
+            'case when conversation_windows.is_conversation_start then session_starts.event_id end'
+        ) }} over conversation_so_far as conversation_opener_id
     from session_starts
     inner join conversation_windows
         using (organization, bot, conversation_id, session_number)
@@ -157,16 +156,16 @@ sessions as (
     -- what an event inherits from its session: computed once per session
     select
         event_id,
-        {
-            'session_number': session_number,
-            'session_id': md5(concat_ws('|', organization, bot, conversation_id, session_number)),
-            'conversation_number': conversation_number,
-            'conversation_key': md5(concat_ws(
-                '|', organization, bot, conversation_id, 'conversation', conversation_number
-            )),
-            'conversation_start_at': conversation_start_at,
-            'conversation_opener_id': conversation_opener_id
-        } as session
+        {{ struct_of([
+            ('session_number', 'session_number'),
+            ('session_id',
+                "md5(concat_ws('|', organization, bot, conversation_id, session_number))"),
+            ('conversation_number', 'conversation_number'),
+            ('conversation_key', "md5(concat_ws('|', organization, bot, conversation_id, "
+                ~ "'conversation', conversation_number))"),
+            ('conversation_start_at', 'conversation_start_at'),
+            ('conversation_opener_id', 'conversation_opener_id'),
+        ]) }} as session
     from session_conversations
 
 ),
@@ -177,18 +176,19 @@ attached as (
         scoped.*,
         sessions.event_id is not null as is_session_start,
         coalesce(
-            last_value(sessions.session ignore nulls) over so_far,
+            {{ last_value_ignoring_nulls('sessions.session') }} over so_far,
             -- before the first session: the first session, if the conversation has any
-            first_value(sessions.session ignore nulls) over from_here
+            {{ first_value_ignoring_nulls('sessions.session') }} over from_here
         ) as session,
-        last_value(
-            case when scoped.event_type = 'user_message' then {
-                'occurred_at': scoped.occurred_at,
-                'event_id': scoped.event_id,
-                'message_text': scoped.message_text
-            } end
-            ignore nulls
-        ) over so_far as latest_user_message
+        {{ last_value_ignoring_nulls(
+            "case when scoped.event_type = 'user_message' then "
+            ~ struct_of([
+                ('occurred_at', 'scoped.occurred_at'),
+                ('event_id', 'scoped.event_id'),
+                ('message_text', 'scoped.message_text'),
+            ])
+            ~ " end"
+        ) }} over so_far as latest_user_message
     from scoped
     left join sessions using (event_id)
     window

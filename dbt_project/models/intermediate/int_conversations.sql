@@ -10,7 +10,7 @@ select
     conversation_id,
     conversation_number,
     any_value(conversation_start_at) as conversation_start_at,
-    arg_min(visitor_id, (occurred_at, event_id)) filter (where is_session_start) as visitor_id,
+    min_by(visitor_id, (occurred_at, event_id)) filter (where is_session_start) as visitor_id,
     max(occurred_at) as conversation_end_at,
     count(distinct session_number) as session_count,
     count(*) filter (where event_type = 'user_message') as user_message_count,

@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='delete+insert',
         unique_key='impression_id',
         on_schema_change='fail',
@@ -20,7 +20,7 @@
 -- a full refresh: orchestration/conflicting_copies.py).
 -- `events` is read twice in an incremental run (what is new, then the touched units' rows):
 -- inlined, each read scans only what it needs instead of a copy of staging.
-with events as not materialized (
+with events as {{ cte_hint(false) }} (
 
     select event_id, event_type, organization, bot, visitor_id, channel, page_url, occurred_at,
         last_ingested_at
@@ -78,7 +78,7 @@ windows as (
         ['visitor_id', 'organization', 'bot'],
         'occurred_at',
         'event_id',
-        "to_hours(cast(" ~ var('unique_window_hours') ~ " as bigint))",
+        interval_hours(var('unique_window_hours')),
     ) }}
 
 ),

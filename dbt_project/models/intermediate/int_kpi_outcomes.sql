@@ -90,7 +90,7 @@ hours as (
     left join {{ ref('int_business_hours') }} as business_hours
         on
             local_start.dashboard = business_hours.dashboard
-            and isodow(local_start.conversation_start_local) = business_hours.isodow
+            and {{ iso_weekday('local_start.conversation_start_local') }} = business_hours.isodow
     group by local_start.conversation_key, local_start.dashboard, local_start.use_case
 )
 

@@ -1,11 +1,11 @@
 -- One row per KPI use case (and additional usage metric) of the configured kpiDashboards.
 {{ rows_from_var('kpi_use_cases', {
-    'dashboard': 'varchar',
-    'dashboard_title': 'varchar',
-    'bot': 'varchar',
-    'use_case': 'varchar',
-    'kind': 'varchar',
-    'start_goal': 'varchar',
-    'success_goal': 'varchar',
-    'failure_goal': 'varchar',
+    'dashboard': 'string',
+    'dashboard_title': 'string',
+    'bot': 'string',
+    'use_case': 'string',
+    'kind': 'string',
+    'start_goal': 'string',
+    'success_goal': 'string',
+    'failure_goal': 'string',
 }) }}

@@ -42,6 +42,6 @@ union all
 select
     cast(null as timestamp) as ingested_after,
     cast(null as date) as metric_date,
-    cast(null as varchar) as organization,
-    cast(null as varchar) as bot
+    cast(null as string) as organization,
+    cast(null as string) as bot
 where false

@@ -22,8 +22,8 @@ select
     count(*) filter (where is_failed) / count(*) as failure_rate,
     count(duration_ms) as timed_calls,
     avg(duration_ms) as avg_latency_ms,
-    quantile_cont(duration_ms, 0.5) as latency_p50_ms,
-    quantile_cont(duration_ms, 0.95) as latency_p95_ms,
+    percentile_cont(0.5) within group (order by duration_ms) as latency_p50_ms,
+    percentile_cont(0.95) within group (order by duration_ms) as latency_p95_ms,
     max(last_ingested_at) as last_ingested_at
 from calls
 group by call_date, organization, bot, api

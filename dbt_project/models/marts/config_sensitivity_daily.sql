@@ -80,10 +80,11 @@ sessions as (
         cast(replace(candidate, 'sessions_', '') as integer) as candidate_value,
         metric_value,
         last_ingested_at
-    from (
-        unpivot sessions_wide
-        on {% for minutes in timeouts %}sessions_{{ minutes }}{{ ", " if not loop.last }}{% endfor %}
-        into name candidate value metric_value
+    from sessions_wide
+    unpivot (
+        metric_value for candidate in (
+            {% for minutes in timeouts %}sessions_{{ minutes }}{{ ", " if not loop.last }}{% endfor %}
+        )
     )
 
 ),
@@ -146,7 +147,7 @@ select
     cast(counts.metric_value as bigint) as metric_value,
     -- the configured candidate's number on the same row key: a date range's change is
     -- sum(metric_value) / sum(configured_metric_value) - 1
-    cast(max(counts.metric_value) filter (where counts.candidate_value = settings.configured_value)
+    cast(max(case when counts.candidate_value = settings.configured_value then counts.metric_value end)
         over (partition by counts.metric_date, counts.organization, counts.bot, counts.setting_key)
         as bigint) as configured_metric_value,
     counts.last_ingested_at

@@ -5,11 +5,11 @@ with versions as (
     {{ rows_from_var('config_versions', {
         'version': 'integer',
         'applied_at': 'timestamp',
-        'hash': 'varchar',
-        'source': 'varchar',
-        'run_id': 'varchar',
-        'content': 'varchar',
-        'diff': 'varchar',
+        'hash': 'string',
+        'source': 'string',
+        'run_id': 'string',
+        'content': 'string',
+        'diff': 'string',
     }) }}
 
 )

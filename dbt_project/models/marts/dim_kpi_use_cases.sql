@@ -5,7 +5,7 @@ with buckets as (
     select
         dashboard,
         use_case,
-        string_agg(metric || ' (goal ' || goal || ')', '; ' order by metric) as bucket_metrics
+        {{ ordered_string_agg("metric || ' (goal ' || goal || ')'", "'; '", 'metric') }} as bucket_metrics
     from {{ ref('int_kpi_bucket_metrics') }}
     group by dashboard, use_case
 
@@ -15,12 +15,14 @@ hours as (
 
     select
         dashboard,
-        string_agg(
-            ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'][isodow]
-            || ' ' || lpad(cast(start_hour as varchar), 2, '0')
-            || '-' || lpad(cast(end_hour as varchar), 2, '0'),
-            ', ' order by isodow, start_hour
-        ) as business_hours
+        {%- set weekdays = ["'Mon'", "'Tue'", "'Wed'", "'Thu'", "'Fri'", "'Sat'", "'Sun'"] %}
+        {{ ordered_string_agg(
+            list_item(list_of(weekdays), 'isodow')
+            ~ " || ' ' || lpad(cast(start_hour as string), 2, '0')"
+            ~ " || '-' || lpad(cast(end_hour as string), 2, '0')",
+            "', '",
+            'isodow, start_hour',
+        ) }} as business_hours
     from {{ ref('int_business_hours') }}
     group by dashboard
 

@@ -12,7 +12,7 @@ select
     conversation_start_at,
     {{ to_local_date('conversation_start_at') }} as conversation_date,
     conversation_end_at,
-    epoch(conversation_end_at - conversation_start_at) as conversation_duration_seconds,
+    {{ seconds_between('conversation_start_at', 'conversation_end_at') }} as conversation_duration_seconds,
     session_count,
     user_message_count,
     bot_message_count,

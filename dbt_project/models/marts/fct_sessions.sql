@@ -13,10 +13,10 @@ select
     session_start_at,
     {{ to_local_date('session_start_at') }} as session_date,
     hour({{ to_local_timestamp('session_start_at') }}) as session_start_local_hour,
-    strftime({{ to_local_timestamp('session_start_at') }}, '%u %a') as session_start_local_weekday,
+    {{ weekday_label(to_local_timestamp('session_start_at')) }} as session_start_local_weekday,
     last_user_activity_at,
     session_end_at,
-    epoch(session_end_at - session_start_at) as session_duration_seconds,
+    {{ seconds_between('session_start_at', 'session_end_at') }} as session_duration_seconds,
     user_event_count,
     event_count,
     last_ingested_at

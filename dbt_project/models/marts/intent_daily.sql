@@ -25,7 +25,7 @@ bot_days as (
     select
         *,
         sum(matches) over (partition by metric_date, organization, bot) as bot_day_matches,
-        sum(matches) filter (where intent = 'fallback')
+        sum(case when intent = 'fallback' then matches end)
             over (partition by metric_date, organization, bot) as bot_day_fallbacks
     from matches
 

@@ -30,7 +30,7 @@ unreadable as (
         delivery_date,
         count(*) as files_rejected,
         cast(sum(estimated_lines) as bigint) as lines_in_rejected_files,
-        string_agg(source_file || ': ' || reason, '; ' order by source_file) as rejected_files
+        {{ ordered_string_agg("source_file || ': ' || reason", "'; '", 'source_file') }} as rejected_files
     from {{ ref('stg_messenger__rejected_files') }}
     group by delivery_date
 
@@ -48,7 +48,7 @@ select
     accepted.oldest_event_at,
     accepted.newest_event_at,
     accepted.last_ingested_at,
-    cast(current_timestamp at time zone 'UTC' as timestamp) as built_at,
+    {{ utc_now() }} as built_at,
     -- filled in the published copy by the publish step (orchestration/publish.py)
     cast(null as timestamp) as last_published_at
 from accepted

@@ -118,7 +118,7 @@ joined as (
 )
 
 select
-    * exclude (last_ingested_at),
+    * except (last_ingested_at),
     engaged_unique_impressions / nullif(unique_impressions, 0) as engagement_rate,
     feedback_rating_sum / nullif(feedback_count, 0) as avg_feedback_rating,
     session_duration_seconds_sum / nullif(sessions, 0) as avg_session_duration_seconds,

@@ -11,7 +11,7 @@ unnested as (
 
     select
         filename as manifest_file,
-        unnest(rejected_files) as rejected_file
+        {{ unnest_list('rejected_files') }} as rejected_file
     from source
 
 )
@@ -21,5 +21,5 @@ select
     cast(rejected_file.size as bigint) as size_bytes,
     rejected_file.reason as reason,
     cast(rejected_file.estimated_lines as bigint) as estimated_lines,
-    cast(regexp_extract(manifest_file, '(\d{4}-\d{2}-\d{2})\.json$', 1) as date) as delivery_date
+    cast(regexp_extract(manifest_file, '([0-9]{4}-[0-9]{2}-[0-9]{2})[.]json$', 1) as date) as delivery_date
 from unnested
