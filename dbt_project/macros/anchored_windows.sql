@@ -36,9 +36,9 @@
         -- the first row of each row's segment (the latest row at or before it that opens one)
         select
             * except (_aw_previous_at),
-            {{ last_value_ignoring_nulls('case when _aw_is_segment_start then ' ~ at ~ ' end') }} over _aw_so_far
+            {{ ignoring_nulls('last_value', 'case when _aw_is_segment_start then ' ~ at ~ ' end') }} over _aw_so_far
                 as _aw_segment_at,
-            {{ last_value_ignoring_nulls('case when _aw_is_segment_start then ' ~ id ~ ' end') }} over _aw_so_far
+            {{ ignoring_nulls('last_value', 'case when _aw_is_segment_start then ' ~ id ~ ' end') }} over _aw_so_far
                 as _aw_segment_id
         from (
             select
@@ -78,7 +78,7 @@
         from (
             select
                 *,
-                {{ first_value_ignoring_nulls('case when _aw_is_row then _aw_rn end') }} over (
+                {{ ignoring_nulls('first_value', 'case when _aw_is_row then _aw_rn end') }} over (
                     partition by {{ keys }}, _aw_segment_at
                     order by _aw_probe_at, _aw_is_row, _aw_rn
                     rows between current row and unbounded following

@@ -130,25 +130,16 @@
 {% macro default__list_of(items) %}[{{ items | join(', ') }}]{% endmacro %}
 {% macro spark__list_of(items) %}array({{ items | join(', ') }}){% endmacro %}
 
-{#- The first or last non-null value of a window frame (then `over ...`). -#}
-{% macro first_value_ignoring_nulls(expression) -%}
-    {{ return(adapter.dispatch('first_value_ignoring_nulls')(expression)) }}
+{#- first_value or last_value (`function`) of the non-null values of a window frame (then
+    `over ...`). -#}
+{% macro ignoring_nulls(function, expression) -%}
+    {{ return(adapter.dispatch('ignoring_nulls')(function, expression)) }}
 {%- endmacro %}
-{% macro default__first_value_ignoring_nulls(expression) -%}
-    first_value({{ expression }} ignore nulls)
+{% macro default__ignoring_nulls(function, expression) -%}
+    {{ function }}({{ expression }} ignore nulls)
 {%- endmacro %}
-{% macro spark__first_value_ignoring_nulls(expression) -%}
-    first_value({{ expression }}, true)
-{%- endmacro %}
-
-{% macro last_value_ignoring_nulls(expression) -%}
-    {{ return(adapter.dispatch('last_value_ignoring_nulls')(expression)) }}
-{%- endmacro %}
-{% macro default__last_value_ignoring_nulls(expression) -%}
-    last_value({{ expression }} ignore nulls)
-{%- endmacro %}
-{% macro spark__last_value_ignoring_nulls(expression) -%}
-    last_value({{ expression }}, true)
+{% macro spark__ignoring_nulls(function, expression) -%}
+    {{ function }}({{ expression }}, true)
 {%- endmacro %}
 
 {#- `value` (text) as a SQL string literal. Spark reads backslashes in a literal as escapes. -#}

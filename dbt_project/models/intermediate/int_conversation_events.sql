@@ -137,7 +137,8 @@ session_conversations as (
         sum(cast(conversation_windows.is_conversation_start as integer))
             over conversation_so_far as conversation_number,
         -- the event that opened the conversation's first session
-        {{ last_value_ignoring_nulls(
+        {{ ignoring_nulls(
+            'last_value',
             'case when conversation_windows.is_conversation_start then session_starts.event_id end'
         ) }} over conversation_so_far as conversation_opener_id
     from session_starts
@@ -176,11 +177,12 @@ attached as (
         scoped.*,
         sessions.event_id is not null as is_session_start,
         coalesce(
-            {{ last_value_ignoring_nulls('sessions.session') }} over so_far,
+            {{ ignoring_nulls('last_value', 'sessions.session') }} over so_far,
             -- before the first session: the first session, if the conversation has any
-            {{ first_value_ignoring_nulls('sessions.session') }} over from_here
+            {{ ignoring_nulls('first_value', 'sessions.session') }} over from_here
         ) as session,
-        {{ last_value_ignoring_nulls(
+        {{ ignoring_nulls(
+            'last_value',
             "case when scoped.event_type = 'user_message' then "
             ~ struct_of([
                 ('occurred_at', 'scoped.occurred_at'),
