@@ -11,6 +11,9 @@ queries are the SQL that Superset generates for every chart of the five dashboar
 a Superset server with ``result_type: query``), timed directly against the published warehouse.
 The floor is one hand-written DuckDB query computing daily sessions from the landing files.
 
+The engine is the pipeline's (``SBM_ENGINE``, inherited by every run): ``SBM_ENGINE=spark``
+measures the same runs built on Spark; peak memory then includes Spark's JVM.
+
 With ``--scale 10000000,30000000`` it measures instead what one more day costs on top of each
 history size: per size, a full build of the history and a one-day run, each day of the same size
 (the smallest history has ``--days`` days, a larger one proportionally more), and one table with

@@ -46,6 +46,11 @@ class Engine:
         """Whether every build rebuilds every model (no incremental builds)."""
         return self.is_spark
 
+    def prepare(self, paths: WarehousePaths) -> None:
+        """Before a build: Spark's folder, where its catalog writes its log (profiles.yml)."""
+        if self.is_spark:
+            paths.spark_warehouse.parent.mkdir(parents=True, exist_ok=True)
+
     def build_database(self, paths: WarehousePaths, schemas: dict[str, list[str]]) -> Path:
         """The DuckDB file the publish reads `schemas` ({schema: [table, ...]}) from."""
         if not self.is_spark:

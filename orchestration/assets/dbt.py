@@ -117,6 +117,7 @@ def dbt_models(
         )
         selected = set(context.selected_asset_keys)
         state.mark_build_started(paths)
+        engine.prepare(paths)
         with _vars_not_logged(dbt_vars, f"args.vars in {paths.dbt_target / 'run_results.json'}"):
             yield from dbt.cli(args, context=context, target_path=paths.dbt_target).stream()
         state.write_build(
