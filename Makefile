@@ -26,6 +26,8 @@ SBM := .venv/bin/servisbot-metrics
 # The engine dbt builds with (orchestration/engines.py): SBM_ENGINE=spark runs dbt-spark's dbt.
 ENGINE := $(or $(SBM_ENGINE),duckdb)
 ENGINE_DBT := $(if $(filter spark,$(ENGINE)),../spark/.venv/bin/dbt,../.venv/bin/dbt)
+# Spark's docs beside the manifest the pipeline loads (dbt_project/target), not over it
+DOCS_TARGET := target$(if $(filter spark,$(ENGINE)),/spark,)
 CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 
 CHROMIUM ?= /usr/bin/chromium
@@ -74,8 +76,9 @@ run: setup config-file  ## process what is new in $(LANDING) into $(WAREHOUSE)
 # dbt gets the configuration (vars) the warehouse was published with, and its state folder
 docs: setup  ## dbt docs (models, columns, lineage) of $(WAREHOUSE)'s build: dbt_project/target/static_index.html
 	@vars=$$($(SBM) config show --warehouse $(WAREHOUSE) --dbt-vars) || exit 1; \
-	cd dbt_project && $(ENGINE_DBT) docs generate --static --quiet --target $(ENGINE) --vars "$$vars"
-	@echo "dbt docs: $(abspath dbt_project/target/static_index.html)"
+	cd dbt_project && $(ENGINE_DBT) docs generate --static --quiet --target $(ENGINE) \
+		--target-path $(DOCS_TARGET) --vars "$$vars"
+	@echo "dbt docs: $(abspath dbt_project/$(DOCS_TARGET)/static_index.html)"
 
 superset-setup: setup  ## create/upgrade Superset's metadata, users and dashboards (idempotent)
 	SUPERSET_STATE_DIR=$(abspath $(DATA))/superset WAREHOUSE_PATH=$(abspath $(WAREHOUSE)) \
