@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.publish import ident, sql_str
 from orchestration.settings import DBT_EXECUTABLE, ENGINES, SPARK_DBT_EXECUTABLE
 from orchestration.state import WarehousePaths
 
@@ -72,18 +73,14 @@ def _views_over_spark_tables(paths: WarehousePaths, schemas: dict[str, list[str]
     con = duckdb.connect(str(temporary))
     try:
         for schema, tables in schemas.items():
-            con.execute(f'CREATE SCHEMA "{schema}"')
+            con.execute(f"CREATE SCHEMA {ident(schema)}")
             for table in tables:
                 files = spark_table_dir(paths, schema, table) / "*.parquet"
                 con.execute(
-                    f'CREATE VIEW "{schema}"."{table}" AS '
-                    f"SELECT * FROM read_parquet('{_sql_str(files)}')"
+                    f"CREATE VIEW {ident(schema)}.{ident(table)} AS "
+                    f"SELECT * FROM read_parquet('{sql_str(files)}')"
                 )
     finally:
         con.close()
     os.replace(temporary, target)
     return target
-
-
-def _sql_str(path: Path) -> str:
-    return str(path).replace("'", "''")

@@ -98,7 +98,7 @@ def published_version(warehouse: Path) -> int | None:
         return None
     con = duckdb.connect(":memory:")  # not connect(path): no shared instance of an old file
     try:
-        con.execute(f"ATTACH '{_sql_str(warehouse)}' AS w (READ_ONLY)")
+        con.execute(f"ATTACH '{sql_str(warehouse)}' AS w (READ_ONLY)")
         row = con.execute(
             "SELECT value FROM w.marts.publish_info WHERE key = ?", [DATA_VERSION_KEY]
         ).fetchone()
@@ -109,11 +109,13 @@ def published_version(warehouse: Path) -> int | None:
     return int(row[0]) if row and str(row[0]).isdigit() else None
 
 
-def _sql_str(value: object) -> str:
+def sql_str(value: object) -> str:
+    """`value` as the text of a SQL string literal (quotes doubled; also engines.py's)."""
     return str(value).replace("'", "''")
 
 
-def _ident(name: str) -> str:
+def ident(name: str) -> str:
+    """`name` as a quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -176,11 +178,11 @@ def _fingerprints(
     """Per partition (its date as YYYY-MM-DD, or NULL_PARTITION): row count, sum and xor of
     the rows' hashes. Equal for equal multisets of rows; a different multiset collides only if
     both 64-bit hash aggregates collide at once."""
-    row_hash = f"hash({', '.join(_ident(c) for c, _ in table.columns)})"
+    row_hash = f"hash({', '.join(ident(c) for c, _ in table.columns)})"
     rows = con.execute(
-        f"SELECT coalesce(strftime({_ident(column)}, '%Y-%m-%d'), '{NULL_PARTITION}'), "
+        f"SELECT coalesce(strftime({ident(column)}, '%Y-%m-%d'), '{NULL_PARTITION}'), "
         f"count(*), sum({row_hash}::HUGEINT)::VARCHAR, bit_xor({row_hash})::VARCHAR "
-        f"FROM build.{_ident(table.schema)}.{_ident(table.name)} GROUP BY ALL"
+        f"FROM build.{ident(table.schema)}.{ident(table.name)} GROUP BY ALL"
     ).fetchall()
     return {day: [str(n), total, xor] for day, n, total, xor in rows}
 
@@ -194,15 +196,15 @@ def _write_partitions(
 ) -> dict[str, list[str]]:
     """Write the partitions `days` of `table` under `target` (its folder in the new version).
     Returns each day's files, relative to `target`."""
-    source = f"build.{_ident(table.schema)}.{_ident(table.name)}"
+    source = f"build.{ident(table.schema)}.{ident(table.name)}"
     files: dict[str, list[str]] = {}
     target.parent.mkdir(parents=True, exist_ok=True)
     dated = [d for d in days if d != NULL_PARTITION]
     if dated:
         con.execute(
-            f"COPY (SELECT * FROM {source} WHERE {_ident(column)} IN "
-            f"(SELECT unnest(?::DATE[]))) TO '{_sql_str(target)}' (FORMAT parquet, "
-            f"PARTITION_BY ({_ident(column)}), WRITE_PARTITION_COLUMNS true, "
+            f"COPY (SELECT * FROM {source} WHERE {ident(column)} IN "
+            f"(SELECT unnest(?::DATE[]))) TO '{sql_str(target)}' (FORMAT parquet, "
+            f"PARTITION_BY ({ident(column)}), WRITE_PARTITION_COLUMNS true, "
             "FILENAME_PATTERN 'data_{i}')",
             [dated],
         )
@@ -213,8 +215,8 @@ def _write_partitions(
         folder = target / f"{column}={NULL_PARTITION}"
         folder.mkdir(parents=True)
         con.execute(
-            f"COPY (SELECT * FROM {source} WHERE {_ident(column)} IS NULL) "
-            f"TO '{_sql_str(folder / 'data_0.parquet')}' (FORMAT parquet)"
+            f"COPY (SELECT * FROM {source} WHERE {ident(column)} IS NULL) "
+            f"TO '{sql_str(folder / 'data_0.parquet')}' (FORMAT parquet)"
         )
         files[NULL_PARTITION] = [f"{column}={NULL_PARTITION}/data_0.parquet"]
     for names in files.values():
@@ -225,10 +227,10 @@ def _write_partitions(
 
 def _view_sql(table: _Table, files: list[Path]) -> str:
     """A view with the table's columns in their order and types over `files`."""
-    columns = ", ".join(f"CAST({_ident(c)} AS {t}) AS {_ident(c)}" for c, t in table.columns)
-    paths = ", ".join(f"'{_sql_str(p)}'" for p in files)
+    columns = ", ".join(f"CAST({ident(c)} AS {t}) AS {ident(c)}" for c, t in table.columns)
+    paths = ", ".join(f"'{sql_str(p)}'" for p in files)
     return (
-        f"CREATE VIEW {_ident(table.schema)}.{_ident(table.name)} AS SELECT {columns} "
+        f"CREATE VIEW {ident(table.schema)}.{ident(table.name)} AS SELECT {columns} "
         f"FROM read_parquet([{paths}], hive_partitioning = false)"
     )
 
@@ -315,20 +317,20 @@ def publish(
     try:
         con = duckdb.connect(str(tmp), config={"memory_limit": PUBLISH_MEMORY_LIMIT})
         try:
-            con.execute(f"ATTACH '{_sql_str(build_db)}' AS build (READ_ONLY)")
+            con.execute(f"ATTACH '{sql_str(build_db)}' AS build (READ_ONLY)")
             found = _build_tables(con, schemas)
             for schema in schemas:
-                con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
             for table in found:
                 column = table.date_column(partitioned)
                 prints = _fingerprints(con, table, column) if column else {}
                 if not prints:  # small, or empty: a native copy
                     con.execute(
-                        f"CREATE TABLE {_ident(table.schema)}.{_ident(table.name)} AS "
-                        f"SELECT * FROM build.{_ident(table.schema)}.{_ident(table.name)}"
+                        f"CREATE TABLE {ident(table.schema)}.{ident(table.name)} AS "
+                        f"SELECT * FROM build.{ident(table.schema)}.{ident(table.name)}"
                     )
                     tables[table.key] = con.execute(
-                        f"SELECT count(*) FROM {_ident(table.schema)}.{_ident(table.name)}"
+                        f"SELECT count(*) FROM {ident(table.schema)}.{ident(table.name)}"
                     ).fetchone()[0]
                     continue
                 assert column is not None
