@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.publish import ident, sql_str
-from orchestration.settings import DBT_EXECUTABLE, ENGINES, SPARK_DBT_EXECUTABLE
+from orchestration.settings import ENGINES, SPARK_DBT_EXECUTABLE, dbt_executable_from_env
 from orchestration.state import WarehousePaths
 
 
@@ -40,7 +40,7 @@ class Engine:
 
     @property
     def dbt_executable(self) -> str:
-        return SPARK_DBT_EXECUTABLE if self.is_spark else DBT_EXECUTABLE
+        return SPARK_DBT_EXECUTABLE if self.is_spark else dbt_executable_from_env()
 
     @property
     def rebuilds_whole(self) -> bool:

@@ -31,6 +31,9 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 CONFIG_SCHEMA_PATH = REPO_ROOT / "config" / "metrics-config.schema.json"
 # dbt from the same environment, whether or not the venv is activated
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+# Another command with dbt's command line for the DuckDB engine, e.g. a wrapper (the test suite's
+# tests/dbt_forkserver.py); read when a build starts
+DBT_EXECUTABLE_ENV = "SBM_DBT_EXECUTABLE"
 # dbt-spark's dbt, in the Spark environment (spark/: its own locked environment, `make setup`)
 SPARK_DBT_EXECUTABLE = str(REPO_ROOT / "spark" / ".venv" / "bin" / "dbt")
 ENGINES = ("duckdb", "spark")  # the first is the default
@@ -101,3 +104,8 @@ def engine_from_env() -> str:
 def settle_seconds_from_env() -> float:
     """SBM_SETTLE_SECONDS, or the default: one setting for the CLI and `dagster dev`."""
     return SETTLE_SECONDS.from_env()
+
+
+def dbt_executable_from_env() -> str:
+    """SBM_DBT_EXECUTABLE, or this environment's dbt: the DuckDB engine's dbt."""
+    return os.environ.get(DBT_EXECUTABLE_ENV, "") or DBT_EXECUTABLE

@@ -7,16 +7,20 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import cli_process
 import dagster as dg
+import dbt_forkserver
 import duckdb
 import pytest
 from shared_artifacts import build_once
 
 from orchestration import dbt_code
 from orchestration.instance import instance_for
+from orchestration.settings import DBT_EXECUTABLE_ENV
 
 # Landing files a test writes are read at once; the wait for files still being written
 # (SBM_SETTLE_SECONDS, 10 s by default) is tested on its own in test_unreadable_files.py.
@@ -28,6 +32,18 @@ REPO = Path(__file__).resolve().parent.parent
 SBM = str(Path(sys.executable).parent / "servisbot-metrics")
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 DEMO_DAYS, DEMO_EVENTS, DEMO_SEED = 7, 40_000, 11
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dbt_started_warm() -> Iterator[None]:
+    """This worker's dbt commands, the pipeline's (SBM_DBT_EXECUTABLE) and the tests' own
+    (settings.dbt_executable_from_env), fork from a process that has imported dbt
+    (dbt_forkserver.py): each is still a dbt process of its own."""
+    server = dbt_forkserver.Server()
+    os.environ[DBT_EXECUTABLE_ENV] = str(server.launcher)
+    yield
+    del os.environ[DBT_EXECUTABLE_ENV]
+    server.stop()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -86,17 +102,22 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
 
 
 def sbm(
-    *args: object, check: bool = True, env: dict[str, str] | None = None
+    *args: object,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    console_script: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the installed `servisbot-metrics` console script (`env`: more variables)."""
-    result = subprocess.run(
-        [SBM, *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "DO_NOT_TRACK": "1", **(env or {})},
-        timeout=900,
-    )
+    """Run `servisbot-metrics ARGS` in its own process (`env`: more variables): forked from a
+    process that has imported the CLI (cli_process.py), or with `console_script` the installed
+    console script itself."""
+    argv = list(map(str, args))
+    environment = {**os.environ, "DO_NOT_TRACK": "1", **(env or {})}
+    if console_script:
+        result = subprocess.run(
+            [SBM, *argv], capture_output=True, text=True, cwd=REPO, env=environment, timeout=900
+        )
+    else:
+        result = cli_process.run(argv, environment, REPO, timeout=900)
     if check and result.returncode != 0:
         raise AssertionError(
             f"servisbot-metrics {args[0]} exited {result.returncode}:\n{result.stderr[-4000:]}"

@@ -16,7 +16,7 @@ from conftest import REPO
 from ingest.landing import delivery_days
 from ingest.raw_layer import ingest_day
 from orchestration.metrics_config import load_config
-from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR
+from orchestration.settings import DBT_PROJECT_DIR, dbt_executable_from_env
 
 
 def _dbt(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -26,7 +26,7 @@ def _dbt(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
     }
     return subprocess.run(
         [
-            DBT_EXECUTABLE,
+            dbt_executable_from_env(),
             *args,
             "--vars",
             json.dumps(dbt_vars),

@@ -28,7 +28,7 @@ from ingest.raw_layer import ingest_day, raw_layer_digest
 from orchestration import dbt_code, planner, state
 from orchestration.conflicting_copies import conflicting_copies
 from orchestration.metrics_config import parse_config
-from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR, PUBLISHED_SCHEMAS
+from orchestration.settings import DBT_PROJECT_DIR, PUBLISHED_SCHEMAS, dbt_executable_from_env
 from orchestration.state import WarehousePaths
 
 START = dt.datetime(2026, 3, 28, 22, 0)  # spans the Europe/Dublin DST change of 2026-03-29
@@ -184,7 +184,7 @@ def _dbt_run(state_dir: Path, *extra: str) -> None:
     dbt_vars = {"state_dir": str(state_dir), **CONFIG.dbt_vars()}
     result = subprocess.run(
         [
-            DBT_EXECUTABLE,
+            dbt_executable_from_env(),
             "run",
             "--vars",
             json.dumps(dbt_vars),

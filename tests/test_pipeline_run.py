@@ -306,9 +306,9 @@ def test_missing_landing_folder_is_a_one_line_error(tmp_path: Path):
 
 
 def test_cli_conventions():
-    assert sbm("--help").stdout.startswith("usage: servisbot-metrics")
-    assert "--warehouse" in sbm("run", "--help").stdout
-    usage = sbm("bogus", check=False)
+    assert sbm("--help", console_script=True).stdout.startswith("usage: servisbot-metrics")
+    assert "--warehouse" in sbm("run", "--help", console_script=True).stdout
+    usage = sbm("bogus", check=False, console_script=True)
     assert usage.returncode == 2 and "invalid choice" in usage.stderr
 
 

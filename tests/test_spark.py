@@ -35,7 +35,7 @@ from conftest import RUN_METADATA as PUBLISH_METADATA
 from ingest.landing import delivery_days
 from ingest.raw_layer import ingest_day
 from orchestration.metrics_config import load_config
-from orchestration.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR, SPARK_DBT_EXECUTABLE
+from orchestration.settings import DBT_PROJECT_DIR, SPARK_DBT_EXECUTABLE, dbt_executable_from_env
 
 # Minutes each (a Spark session per dbt command): in `make test`, not in `make check`.
 pytestmark = pytest.mark.spark
@@ -116,7 +116,7 @@ def _assert_engines_build_the_same(landing: Path, state: Path) -> int:
     """Ingest `landing`, build it on both engines, compare every table; the rows compared."""
     for day in delivery_days(landing):
         ingest_day(landing, day, state / "raw", log=lambda _: None)
-    _dbt(DBT_EXECUTABLE, state, "build", "--exclude-resource-type", "unit_test")
+    _dbt(dbt_executable_from_env(), state, "build", "--exclude-resource-type", "unit_test")
     _dbt(SPARK_DBT_EXECUTABLE, state, "run")
 
     con = duckdb.connect()
