@@ -9,8 +9,15 @@ import subprocess
 import pytest
 from pydantic import ValidationError
 
+from orchestration.engines import Engine
 from orchestration.resources import PipelineResource
-from orchestration.settings import MAX_REJECT_RATIO, SETTLE_SECONDS
+from orchestration.settings import (
+    DBT_EXECUTABLE,
+    DBT_EXECUTABLE_ENV,
+    MAX_REJECT_RATIO,
+    SETTLE_SECONDS,
+    SPARK_DBT_EXECUTABLE,
+)
 from tests.conftest import SBM
 
 
@@ -65,3 +72,13 @@ def test_an_unknown_engine_is_a_one_line_error_before_anything_runs() -> None:
     )
     with pytest.raises(ValidationError):
         PipelineResource(landing_dir=".", warehouse_path="w.duckdb", engine="postgres")
+
+
+def test_the_duckdb_engine_runs_the_dbt_sbm_dbt_executable_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(DBT_EXECUTABLE_ENV, raising=False)
+    assert Engine("duckdb").dbt_executable == DBT_EXECUTABLE
+    monkeypatch.setenv(DBT_EXECUTABLE_ENV, "/opt/dbt-wrapper")
+    assert Engine("duckdb").dbt_executable == "/opt/dbt-wrapper"
+    assert Engine("spark").dbt_executable == SPARK_DBT_EXECUTABLE
