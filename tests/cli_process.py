@@ -42,11 +42,19 @@ def _forkserver() -> multiprocessing.context.ForkServerContext:
 
 
 def _child(
-    argv: list[str], env: dict[str, str], server_env: dict[str, str], cwd: str, out: str, err: str
+    argv: list[str],
+    env: dict[str, str],
+    server_env: dict[str, str],
+    cwd: str,
+    out: str,
+    err: str,
+    new_session: bool,
 ) -> None:
     """The forked process: the console script's environment, folder and output, then main."""
     from orchestration.cli import main
 
+    if new_session:  # as subprocess.Popen(start_new_session=True): its own process group
+        os.setsid()
     set_at_import = {k: v for k, v in os.environ.items() if server_env.get(k) != v}
     os.chdir(cwd)
     os.environ.clear()
@@ -65,26 +73,57 @@ def _child(
     sys.exit(code)
 
 
+class CliProcess:
+    """A started `servisbot-metrics` process (as far as the tests use subprocess.Popen)."""
+
+    def __init__(
+        self, argv: Sequence[str], env: dict[str, str], cwd: Path, new_session: bool = False
+    ) -> None:
+        self.argv = ["servisbot-metrics", *argv]
+        self._folder = tempfile.TemporaryDirectory(prefix="sbm-")
+        self._out = Path(self._folder.name, "stdout")
+        self._err = Path(self._folder.name, "stderr")
+        self._process = _forkserver().Process(
+            target=_child,
+            args=(
+                list(argv),
+                dict(env),
+                _server_env,
+                str(cwd),
+                str(self._out),
+                str(self._err),
+                new_session,
+            ),
+        )
+        self._process.start()
+        self.pid: int = self._process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.exitcode
+
+    def kill(self) -> None:
+        self._process.kill()
+
+    def wait(self, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+        """Wait for the exit (killing the process after `timeout`); its code and output."""
+        self._process.join(timeout)
+        if self._process.exitcode is None:
+            self.kill()
+            self._process.join()
+            raise subprocess.TimeoutExpired(self.argv, timeout or 0)
+        result = subprocess.CompletedProcess(
+            self.argv,
+            self._process.exitcode,
+            self._out.read_text() if self._out.exists() else "",
+            self._err.read_text() if self._err.exists() else "",
+        )
+        self._folder.cleanup()
+        return result
+
+
 def run(
     argv: Sequence[str], env: dict[str, str], cwd: Path, timeout: float
 ) -> subprocess.CompletedProcess[str]:
     """`servisbot-metrics ARGV`, as subprocess.run(..., capture_output=True, text=True)."""
-    with tempfile.TemporaryDirectory(prefix="sbm-") as folder:
-        out, err = Path(folder, "stdout"), Path(folder, "stderr")
-        context = _forkserver()
-        process = context.Process(
-            target=_child,
-            args=(list(argv), dict(env), _server_env, str(cwd), str(out), str(err)),
-        )
-        process.start()
-        process.join(timeout)
-        if process.exitcode is None:
-            process.kill()
-            process.join()
-            raise subprocess.TimeoutExpired(["servisbot-metrics", *argv], timeout)
-        return subprocess.CompletedProcess(
-            ["servisbot-metrics", *argv],
-            process.exitcode,
-            out.read_text() if out.exists() else "",
-            err.read_text() if err.exists() else "",
-        )
+    return CliProcess(argv, env, cwd).wait(timeout)

@@ -101,6 +101,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
     return ModuleGroupScheduling(config, log)
 
 
+def _cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {**os.environ, "DO_NOT_TRACK": "1", **(extra or {})}
+
+
 def sbm(
     *args: object,
     check: bool = True,
@@ -111,7 +115,7 @@ def sbm(
     process that has imported the CLI (cli_process.py), or with `console_script` the installed
     console script itself."""
     argv = list(map(str, args))
-    environment = {**os.environ, "DO_NOT_TRACK": "1", **(env or {})}
+    environment = _cli_env(env)
     if console_script:
         result = subprocess.run(
             [SBM, *argv], capture_output=True, text=True, cwd=REPO, env=environment, timeout=900
@@ -240,16 +244,11 @@ class Site:
             "run", "--landing", self.landing, "--warehouse", self.warehouse, *extra, check=check
         )
 
-    def command(self, *extra: object) -> list[str]:
-        return [
-            SBM,
-            "run",
-            "--landing",
-            str(self.landing),
-            "--warehouse",
-            str(self.warehouse),
-            *map(str, extra),
-        ]
+    def start(self, new_session: bool = False) -> cli_process.CliProcess:
+        """`servisbot-metrics run` on this site, started and not waited for (in its own process
+        group with `new_session`, as subprocess.Popen's start_new_session)."""
+        argv = ["run", "--landing", str(self.landing), "--warehouse", str(self.warehouse)]
+        return cli_process.CliProcess(argv, _cli_env(), REPO, new_session=new_session)
 
     def instance(self) -> dg.DagsterInstance:
         return instance_for(self.state / "dagster")

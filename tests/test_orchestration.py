@@ -318,12 +318,7 @@ def test_kill_9_during_dbt_keeps_the_published_file_and_the_next_run_converges(
 ):
     site = clone_site(base_site, tmp_path, demo_landing)
     before = file_digest(site.warehouse)
-    proc = subprocess.Popen(
-        site.command(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: dbt is a child of the CLI
-    )
+    proc = site.start(new_session=True)  # its own process group: dbt is a child of the CLI
     try:
         _wait_for(lambda: _build_in_progress(site.state), 300, "dbt build to start")
         time.sleep(3)  # well into the build: staging written, later models not yet
@@ -387,14 +382,10 @@ def test_two_runs_launched_together_both_succeed_with_the_right_numbers(
     base_site: Site, demo_landing: Path, published_warehouse: Path, tmp_path: Path
 ):
     site = clone_site(base_site, tmp_path, demo_landing)
-    procs = [
-        subprocess.Popen(
-            site.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
-        for _ in range(2)
-    ]
-    outputs = [p.communicate(timeout=900)[1] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], "\n=====\n".join(outputs)
+    procs = [site.start() for _ in range(2)]
+    results = [p.wait(timeout=900) for p in procs]
+    outputs = [r.stderr for r in results]
+    assert [r.returncode for r in results] == [0, 0], "\n=====\n".join(outputs)
     # CLI commands on one warehouse go one after another
     waited = "another servisbot-metrics command is using this warehouse; waiting for it"
     assert sum(waited in o for o in outputs) == 1, outputs
