@@ -184,6 +184,28 @@ def superseding_build(build: BuildRecord | None, run_id: str, built_here: bool) 
     return build.build_id
 
 
+def ingested_since_own_build(
+    build: BuildRecord | None,
+    run_id: str,
+    built_here: bool,
+    raw_digest_now: str,
+    days: Sequence[DayGate],
+    suite_version: str,
+) -> bool:
+    """Whether this run's publish is refused only because another run ingested after this run
+    built: days not validated yet, none failing, and a raw layer that changed since the build.
+    The writer lock is taken step by step, so another run's ingest can come between this run's
+    dbt step and its publish, before that run's own checks; that run validates, builds and
+    publishes what it ingested, and this run leaves the publishing to it."""
+    if not (built_here and build and build.is_finished and build.build_id == run_id):
+        return False
+    if not build.raw_digest_at_build or build.raw_digest_at_build == raw_digest_now:
+        return False
+    refused = [day for day in days if not is_validated(day, suite_version)]
+    failing = [day for day in days if day.quality and not day.quality.passed]
+    return bool(refused) and not failing
+
+
 def is_published(
     stamp: PublishStamp | None, definition: str, raw_digest: str, quality_gate: str
 ) -> bool:

@@ -147,6 +147,9 @@ class BuildRecord:
     code_hash: str = ""
     config_vars: dict[str, Any] | None = None  # the configuration's dbt vars
     raw_digest: str = ""  # the raw layer it was built from
+    # the raw layer when it was built (raw_digest's, except after a partial build, which keeps
+    # the previous raw_digest): a later one means another run has ingested since
+    raw_digest_at_build: str = ""
     build_id: str = ""  # the Dagster run that built it
     in_progress: bool = False
     # dbt tests of the built models that the run did not select (a hand-picked Materialize)

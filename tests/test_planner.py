@@ -142,6 +142,26 @@ def test_a_newer_build_by_another_run_supersedes_ours():
     assert planner.superseding_build(None, "run-2", built_here=True) is None
 
 
+def test_a_publish_refused_only_by_an_ingest_after_its_build_is_left_to_that_run():
+    own = BuildRecord(**{**BUILT.__dict__, "raw_digest_at_build": "raw-1"})
+    passed = DayQuality("2026-11-01", True, 0.0, [], "ingest-1", "gate-1")
+    validated = DayGate("2026-11-01", "ingest-1", passed)
+    new_ingest = DayGate("2026-11-02", "ingest-2", None)  # another run ingested, not checked yet
+
+    def left(build: BuildRecord, run: str, here: bool, raw: str, days: list[DayGate]) -> bool:
+        return planner.ingested_since_own_build(build, run, here, raw, days, "gate-1")
+
+    assert left(own, "run-1", True, "raw-2", [validated, new_ingest])
+    assert not left(own, "run-1", True, "raw-1", [validated, new_ingest])  # no ingest since
+    assert not left(own, "run-2", True, "raw-2", [validated, new_ingest])  # not our build
+    assert not left(own, "run-1", False, "raw-2", [validated, new_ingest])  # publish alone
+    assert not left(BUILT, "run-1", True, "raw-2", [validated, new_ingest])  # an older record
+    failed = DayGate("2026-11-01", "ingest-1", DayQuality(**{**passed.__dict__, "passed": False}))
+    assert not left(own, "run-1", True, "raw-2", [failed, new_ingest])  # a failing day fails
+    started = BuildRecord(**{**own.__dict__, "in_progress": True})
+    assert not left(started, "run-1", True, "raw-2", [validated, new_ingest])
+
+
 def test_published_means_same_definition_raw_layer_and_gate():
     stamp = PublishStamp("t", "c", "1", DEFINITION, "raw-1", "run-1", "gate-1", "run-1")
     assert planner.is_published(stamp, DEFINITION, "raw-1", "gate-1")

@@ -110,10 +110,11 @@ def dbt_models(
             args.append("--full-refresh")
         # ingest waits for the lock: fixed until done. A partial build (a configuration change)
         # did not bring new raw data through every model: it keeps the previous digest.
+        raw_digest_now = raw_layer_digest(paths.raw)
         raw_digest = (
             previous.raw_digest
             if context.is_subset and previous and previous.raw_digest
-            else raw_layer_digest(paths.raw)
+            else raw_digest_now
         )
         selected = set(context.selected_asset_keys)
         state.mark_build_started(paths)
@@ -127,6 +128,7 @@ def dbt_models(
                 code_hash=code_hash,
                 config_vars=metrics.dbt_vars(),
                 raw_digest=raw_digest,
+                raw_digest_at_build=raw_digest_now,
                 build_id=context.run.run_id,
                 engine=engine.name,
                 untested=planner.untested_after_build(

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from ingest.raw_layer import raw_layer_digest
 from orchestration import dbt_code, planner, state
 from orchestration.config_history import version_with_hash
 from orchestration.keys import PUBLISHED_WAREHOUSE
@@ -36,8 +37,22 @@ def published_warehouse(
                 "(runs take turns step by step); that run checks and publishes its build"
             )
             return
-        quality_gate = suite_version(pipeline.max_reject_ratio)
-        blocked = planner.publish_refusals(build, day_gates(paths), quality_gate)
+        quality_gate, gates = suite_version(pipeline.max_reject_ratio), day_gates(paths)
+        blocked = planner.publish_refusals(build, gates, quality_gate)
+        if blocked and planner.ingested_since_own_build(
+            build,
+            context.run.run_id,
+            _built_here(context),
+            raw_layer_digest(paths.raw),
+            gates,
+            quality_gate,
+        ):
+            context.log.info(
+                f"not publishing: {blocked[0]}, ingested by another run after this run built "
+                "the marts (runs take turns step by step); that run checks, builds and "
+                "publishes it"
+            )
+            return
         if blocked:
             raise PublishError(
                 f"not published: {blocked[0]}"
