@@ -66,8 +66,8 @@ def _child(
     sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
     try:
         code = main(argv)
-    except SystemExit as exit_:  # argparse's usage errors
-        code = exit_.code if isinstance(exit_.code, int) else 1
+    except SystemExit as exit_:  # argparse's usage errors and --help
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     sys.stdout.flush()
     sys.stderr.flush()
     sys.exit(code)

@@ -30,8 +30,8 @@ def published_warehouse(
     context: dg.AssetExecutionContext, pipeline: PipelineResource
 ) -> Iterator[dg.MaterializeResult]:
     with pipeline.writer_lock(context.log.info) as paths:
-        build = state.read_build(paths)
-        if newer := planner.superseding_build(build, context.run.run_id, _built_here(context)):
+        build, built_here = state.read_build(paths), _built_here(context)
+        if newer := planner.superseding_build(build, context.run.run_id, built_here):
             context.log.info(
                 f"not publishing: run {newer} rebuilt the marts after this run built them "
                 "(runs take turns step by step); that run checks and publishes its build"
@@ -42,7 +42,7 @@ def published_warehouse(
         if blocked and planner.ingested_since_own_build(
             build,
             context.run.run_id,
-            _built_here(context),
+            built_here,
             raw_layer_digest(paths.raw),
             gates,
             quality_gate,
