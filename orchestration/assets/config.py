@@ -41,7 +41,7 @@ def write_document(path: Path, config: MetricsConfig, note: str) -> None:
 def metrics_configuration(
     context: dg.AssetExecutionContext, pipeline: PipelineResource, config: ConfigurationEdit
 ) -> dg.MaterializeResult:
-    file = pipeline.config_file
+    file, run_id = pipeline.config_file, context.run.run_id
     with pipeline.writer_lock(context.log.info) as paths:  # one edit at a time, on the latest
         try:
             # a whole pasted document does not need the current one (which may be broken)
@@ -53,10 +53,10 @@ def metrics_configuration(
             ) from None
         if current is None or new.document != current.document or not file.exists():
             now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-            write_document(file, new, f"written by apply_config_job, run {context.run_id}, {now}")
-        versions = record_version(paths, new, context.run_id, f"apply_config_job ({file})")
+            write_document(file, new, f"written by apply_config_job, run {run_id}, {now}")
+        versions = record_version(paths, new, run_id, f"apply_config_job ({file})")
     latest = versions[-1]
-    changed = latest["run_id"] == context.run_id
+    changed = latest["run_id"] == run_id
     context.log.info(
         f"configuration version {latest['version']} ({latest['hash']}) applied to {file}"
         if changed
