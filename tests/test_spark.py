@@ -148,14 +148,6 @@ def _assert_same_warehouse(spark: Path, duck: Path) -> None:
     assert engines == {spark: "spark", duck: "duckdb"}
 
 
-# Spark's JVM for the test's short sessions on small data (a session per dbt command, about a
-# minute each): the client JIT compiler only and one GC thread. A Spark run of the 7-day demo
-# took 123 and 133 CPU-s with these, 171 and 173 without, the same wall time alone (2 cores):
-# the CPU the C2 compiler spent is left to the other pytest worker. Not the pipeline's default,
-# since a long Spark job gains from C2.
-SHORT_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-
-
 def _run(site: Site, engine: str, *extra: object) -> None:
     sbm(
         "run",
@@ -164,7 +156,7 @@ def _run(site: Site, engine: str, *extra: object) -> None:
         "--warehouse",
         site.warehouse,
         *extra,
-        env={"SBM_ENGINE": engine, "JAVA_TOOL_OPTIONS": SHORT_JVM},
+        env={"SBM_ENGINE": engine},
     )
 
 
