@@ -58,8 +58,12 @@ def rejects_glob(raw: Path) -> str:
     return str(raw / "rejects" / "*" / "*.parquet")
 
 
+def _manifest_dir(raw: Path) -> Path:
+    return raw / "manifest"
+
+
 def _manifest_path(raw: Path, day: str) -> Path:
-    return raw / "manifest" / f"{day}.json"
+    return _manifest_dir(raw) / f"{day}.json"
 
 
 def read_manifest(raw: Path, day: str) -> dict | None:
@@ -98,10 +102,16 @@ def scan_landing(
     return LandingScan(pending, writing)
 
 
+def ingested_days(raw: Path) -> list[str]:
+    """The delivery days the raw layer holds (each has its manifest), in order."""
+    return sorted(p.stem for p in _manifest_dir(raw).glob("*.json"))
+
+
 def raw_layer_digest(raw: Path) -> str:
     """Identifies what the raw layer holds: changes whenever any delivery day is (re)ingested."""
     digest = hashlib.sha256()
-    for manifest in sorted((raw / "manifest").glob("*.json")):
+    for day in ingested_days(raw):
+        manifest = _manifest_path(raw, day)
         digest.update(manifest.name.encode() + manifest.read_bytes())
     return digest.hexdigest()[:16]
 

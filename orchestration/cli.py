@@ -218,7 +218,7 @@ def _run(args: argparse.Namespace) -> int:
     except (RunError, ConfigError, InstanceConfigError) as exc:
         _err(str(exc))
         return EXIT_FAILED
-    counts = ", ".join(f"{t}={n:,}" for t, n in summary.tables.items())
+    counts = ", ".join(f"{t}={n:,}" for t, n in summary.tables.items()) or "nothing published"
     _progress(
         f"done in {time.monotonic() - started:.1f}s: {len(summary.days_ingested)} of "
         f"{summary.days_seen} delivery day(s) ingested; {counts}"

@@ -8,6 +8,7 @@ or calls Dagster, so each decision is unit-tested in milliseconds (tests/test_pl
     full_refresh_reason    whether the next dbt build rebuilds everything, and why
     config_change_models   which dbt models a configuration change rebuilds
     partial_build_refusal  whether a build of some models would mix two configurations
+    empty_build_refusal    whether there is anything to build: a delivery day ingested
     is_validated           whether a delivery day's stored quality outcome is current
     day_refusals           which ingested delivery days block the publish, and why
     publish_refusals       whether the build database may be published, and why not
@@ -107,6 +108,17 @@ def partial_build_refusal(changed: Iterable[str], selected: Iterable[str]) -> st
         + (" ..." if len(missing) > 8 else "")
         + ". Run build_job, or let config_sensor request the rebuild."
     )
+
+
+NOTHING_INGESTED = (
+    "no delivery day has been ingested yet, so there is nothing to build: the landing "
+    "folder's files are read once they have not changed for the settle time"
+)
+
+
+def empty_build_refusal(ingested_days: Sequence[str]) -> str | None:
+    """A build reads the raw layer's files: with no delivery day ingested it has no input."""
+    return None if ingested_days else NOTHING_INGESTED
 
 
 @dataclass(frozen=True)
@@ -228,10 +240,15 @@ class RunPlan:
 
 
 def plan_cli_run(
-    pending: Sequence[str], days_seen: int, full_refresh: bool, published: Callable[[], bool]
+    pending: Sequence[str],
+    days_seen: int,
+    full_refresh: bool,
+    published: Callable[[], bool],
+    ingested_days: Sequence[str],
 ) -> RunPlan:
     """`servisbot-metrics run`: ingest the new or changed days, then build and publish; with
-    nothing new, build only when asked or when the published warehouse is not up to date."""
+    nothing new, build only when asked or when the published warehouse is not up to date, and
+    never when nothing has been ingested (every landing file still being written)."""
     if pending:
         return RunPlan(
             "refresh_job",
@@ -239,6 +256,8 @@ def plan_cli_run(
             f"ingesting {len(pending)} new or changed delivery day(s) of {days_seen} "
             f"({pending[0]} .. {pending[-1]}), then building and publishing",
         )
+    if refusal := empty_build_refusal(ingested_days):
+        return RunPlan(None, (), refusal)
     if full_refresh or not published():
         return RunPlan(
             "build_job", (), "building marts (dbt build), checking and publishing the warehouse"

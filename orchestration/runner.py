@@ -21,7 +21,7 @@ import dagster as dg
 import duckdb
 
 from ingest.landing import delivery_days
-from ingest.raw_layer import raw_layer_digest, scan_landing
+from ingest.raw_layer import ingested_days, raw_layer_digest, scan_landing
 from orchestration import dbt_code, planner, state
 from orchestration.instance import instance_for
 from orchestration.keys import (
@@ -226,7 +226,9 @@ def _run(
         )
     pending = [p.delivery_date for p in scan.pending]
     published = lambda: _is_published(pipeline, log)  # noqa: E731 (asked only when nothing is new)
-    plan = planner.plan_cli_run(pending, len(days), full_refresh, published)
+    plan = planner.plan_cli_run(
+        pending, len(days), full_refresh, published, ingested_days(paths.raw)
+    )
     log(plan.message)
     if plan.job == REFRESH_JOB:
         tags = {RANGE_START_TAG: plan.days[0], RANGE_END_TAG: plan.days[-1]}
@@ -235,7 +237,8 @@ def _run(
     elif plan.job == BUILD_JOB:
         _execute(_definitions(pipeline), plan.job, instance, run_config=_ops_config(full_refresh))
         summary.built = True
-    summary.tables = _verify(paths.warehouse)
+    if summary.built or paths.warehouse.exists():  # else nothing was ever published
+        summary.tables = _verify(paths.warehouse)
     return summary
 
 

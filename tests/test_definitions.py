@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from orchestration import dbt_code
+from orchestration import dbt_code, planner
 from orchestration.assets.dbt import dbt_models
 from orchestration.assets.ingest import RAW_EVENTS, raw_layer, raw_quality
 from orchestration.assets.publish import PUBLISHED_WAREHOUSE, published_warehouse
@@ -75,6 +75,28 @@ def test_code_location_loads_with_lineage():
     assert dbt_code.model_asset_keys() == set(dbt_models.keys)
     assert {s.name for s in repo.sensor_defs} == {"landing_sensor", "config_sensor"}
     assert {s.name for s in repo.schedule_defs} == {"daily_refresh"}
+
+
+def test_a_build_before_anything_is_ingested_fails_with_the_reason(tmp_path: Path):
+    """build_job (or Materialize all) on a new warehouse whose landing files have not been
+    ingested: dbt would fail on missing raw files; the dbt step says why instead, and nothing
+    is built, recorded or published."""
+    pipeline = PipelineResource(
+        landing_dir=str(_landing(tmp_path)), warehouse_path=str(tmp_path / "warehouse.duckdb")
+    )
+    build = dg.materialize(
+        [dbt_models, published_warehouse],
+        resources={"pipeline": pipeline, "dbt": defs.resources["dbt"]},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not build.success
+    (failure,) = [e for e in build.all_events if e.is_step_failure]
+    assert failure.step_key == dbt_code.DBT_ASSETS_OP
+    assert failure.step_failure_data.user_failure_data.description == planner.NOTHING_INGESTED
+    paths = pipeline.paths
+    assert not paths.warehouse.exists() and not paths.build_db.exists()
+    assert not (paths.dbt_target / "run_results.json").exists()
 
 
 def test_materialize_ingest_then_dbt_and_publish(tmp_path: Path):

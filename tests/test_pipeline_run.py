@@ -24,6 +24,7 @@ from conftest import (
     table_rows,
 )
 
+from orchestration.planner import NOTHING_INGESTED
 from orchestration.publish import MANIFEST, version_dirs
 
 SESSION_TIMEOUT = dt.timedelta(minutes=10)
@@ -303,6 +304,32 @@ def test_missing_landing_folder_is_a_one_line_error(tmp_path: Path):
         f"servisbot-metrics: error: landing folder not found: {tmp_path / 'nope'}"
     )
     assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_a_first_run_with_every_file_still_being_written_builds_nothing(tmp_path: Path):
+    """A first run while the only landing file is still being written (changed less than
+    SBM_SETTLE_SECONDS ago): the run reads nothing, says so, builds nothing (a build would have
+    no input) and succeeds; the file is left for the next run."""
+    landing, warehouse = tmp_path / "landing", tmp_path / "w.duckdb"
+    (landing / "2026-11-20").mkdir(parents=True)
+    (landing / "2026-11-20" / "batch.ndjson").write_text('{"event_id": "e1"}\n')
+    for extra in ((), ("--full-refresh",)):
+        result = sbm(
+            "run",
+            "--landing",
+            landing,
+            "--warehouse",
+            warehouse,
+            *extra,
+            env={"SBM_SETTLE_SECONDS": "3600"},
+        )
+        assert "1 landing file(s) modified in the last 3600 s are still being written" in (
+            result.stderr
+        )
+        assert NOTHING_INGESTED in result.stderr
+        assert "0 of 1 delivery day(s) ingested; nothing published" in result.stderr
+        assert not warehouse.exists()
+        assert not list(tmp_path.glob("w.state/raw/manifest/*.json"))  # nothing half-read
 
 
 def test_cli_conventions():

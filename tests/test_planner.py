@@ -172,12 +172,23 @@ def test_published_means_same_definition_raw_layer_and_gate():
 
 
 def test_cli_plan():
-    plan = planner.plan_cli_run(["2026-11-02", "2026-11-03"], 5, False, lambda: True)
+    ingested = ["2026-11-01"]
+    plan = planner.plan_cli_run(["2026-11-02", "2026-11-03"], 5, False, lambda: True, ingested)
     assert (plan.job, plan.days) == ("refresh_job", ("2026-11-02", "2026-11-03"))
     assert plan.message.startswith("ingesting 2 new or changed delivery day(s) of 5")
-    assert planner.plan_cli_run([], 5, False, lambda: False).job == "build_job"
-    assert planner.plan_cli_run([], 5, True, lambda: True).job == "build_job"
-    assert planner.plan_cli_run([], 5, False, lambda: True).job is None
+    assert planner.plan_cli_run([], 5, False, lambda: False, ingested).job == "build_job"
+    assert planner.plan_cli_run([], 5, True, lambda: True, ingested).job == "build_job"
+    assert planner.plan_cli_run([], 5, False, lambda: True, ingested).job is None
+
+
+def test_nothing_ingested_means_nothing_to_build_even_when_asked():
+    """Every landing file still being written on a first run: a build would have no input."""
+    for full_refresh in (False, True):
+        plan = planner.plan_cli_run([], 5, full_refresh, lambda: False, [])
+        assert (plan.job, plan.message) == (None, planner.NOTHING_INGESTED)
+    first = planner.plan_cli_run(["2026-11-02"], 5, False, lambda: False, [])
+    assert first.job == "refresh_job"
+    assert planner.empty_build_refusal(["2026-11-02"]) is None
 
 
 class _Pending:

@@ -9,7 +9,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtCliRuntimeError, DbtCliResource, dbt_assets
 from pydantic import Field
 
-from ingest.raw_layer import raw_layer_digest
+from ingest.raw_layer import ingested_days, raw_layer_digest
 from orchestration import dbt_code, planner, state
 from orchestration.config_history import record_version
 from orchestration.conflicting_copies import conflicting_copies
@@ -73,6 +73,8 @@ def dbt_models(
         engine = pipeline.build_engine
         definition = planner.definition_hash(metrics.content_hash, code_hash, engine.name)
         previous = state.read_build(paths)
+        if refusal := planner.empty_build_refusal(ingested_days(paths.raw)):
+            raise dg.Failure(refusal)
         if context.is_subset:
             changed = planner.config_change_models(
                 previous, definition, code_hash, metrics.dbt_vars(), dbt_code.manifest()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from ingest.raw_layer import read_manifest
+from ingest.raw_layer import ingested_days, read_manifest
 from orchestration import planner
 from orchestration.state import DayQuality, WarehousePaths, read_day_quality
 
@@ -24,14 +24,10 @@ def ingest_id(manifest: dict) -> str:
     return f"{manifest['ingested_at']}/{manifest['fingerprint'][:16]}"
 
 
-def ingested_days(paths: WarehousePaths) -> list[str]:
-    return sorted(p.stem for p in (paths.raw / "manifest").glob("*.json"))
-
-
 def day_gates(paths: WarehousePaths) -> list[planner.DayGate]:
     return [
         planner.DayGate(day, ingest_id(read_manifest(paths.raw, day)), read_day_quality(paths, day))
-        for day in ingested_days(paths)
+        for day in ingested_days(paths.raw)
     ]
 
 
