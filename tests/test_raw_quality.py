@@ -3,6 +3,7 @@ project: per-day measurements in DuckDB, one GX run, precise failures per day.""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -92,6 +93,28 @@ def test_each_day_is_validated_once_and_a_bad_day_fails_with_its_reasons(tmp_pat
     fixed, validated_now, _ = check_days(paths, 0.05, logged.append)
     assert validated_now == [DAYS[1]] and all(q.passed for q in fixed)
     assert gate_failures(paths, 0.05) == []
+
+
+def test_lines_the_contract_accepts_never_fail_the_suite(tmp_path: Path):
+    """A device clock ahead of the ingest (occurred_at 3 h after a received_at of just now:
+    the contract allows 24 h) or reset to 1970 (epoch 0): accepted lines, a passing day."""
+    landing, paths = tmp_path / "landing", WarehousePaths.for_warehouse(tmp_path / "w.duckdb")
+    day = dt.date.today().isoformat()
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    received = (now - dt.timedelta(minutes=10)).isoformat().replace("+00:00", "Z")
+    ahead = (now + dt.timedelta(hours=3)).isoformat().replace("+00:00", "Z")
+    lines = [
+        json.loads(_event(day, 1)) | {"occurred_at": ahead, "received_at": received},
+        json.loads(_event(day, 2)) | {"occurred_at": 0, "received_at": received},
+    ]
+    (landing / day).mkdir(parents=True)
+    (landing / day / "events.ndjson").write_text("".join(json.dumps(e) + "\n" for e in lines))
+    result = ingest_day(landing, day, paths.raw, log=lambda _: None)
+    assert (result.accepted, result.rejected) == (2, 0)
+
+    (quality,), validated, _ = check_days(paths, 0.05, lambda _: None)
+    assert validated == [day]
+    assert quality.passed, quality.failures
 
 
 def test_a_day_with_too_many_rejected_lines_fails_on_its_reject_ratio(tmp_path: Path):
