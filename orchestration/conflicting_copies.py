@@ -1,11 +1,12 @@
-"""A fact the planner asks for before an incremental build: redelivered events whose new copy
-disagrees with the stored one on who or what they are or when they occurred
-(planner.full_refresh_reason)."""
+"""A fact the planner asks for before an incremental build: the events an incremental build
+cannot update exactly, because a redelivered copy moved them or a re-read delivery day changed
+or removed the copy the build holds (planner.full_refresh_reason)."""
 
 from __future__ import annotations
 
 import duckdb
 
+from orchestration.planner import CopyConflicts
 from orchestration.state import WarehousePaths
 
 # occurred_at as the staged timestamp, spelled the same way for the raw and the stored copy
@@ -13,21 +14,33 @@ IDENTITY = (
     "[event_type, organization, bot, visitor_id, coalesce(conversation_id, ''), "
     "cast(cast(occurred_at AS TIMESTAMP) AS VARCHAR)]"
 )
+# a copy as the ingest wrote it: every field but when it was ingested (staging keeps the
+# properties' text as it came)
+COPY = (
+    "event_id, event_type, organization, bot, visitor_id, conversation_id, channel, page_url, "
+    "cast(properties AS VARCHAR) AS properties, cast(occurred_at AS TIMESTAMP) AS occurred_at, "
+    "cast(received_at AS TIMESTAMP) AS received_at, cast(delivery_date AS DATE) AS delivery_date, "
+    "source_file, cast(line_number AS BIGINT) AS line_number"
+)
 
 
-def conflicting_copies(paths: WarehousePaths) -> int:
-    """Events whose copies ingested since the last build disagree on who, what or when they are.
+def conflicting_copies(paths: WarehousePaths) -> CopyConflicts:
+    """What the raw rows ingested since the last build do to the events it holds.
 
-    Incremental models recompute the conversation or device an event's winning copy names, and
-    the daily marts the date partitions of those units' events. A copy that names another one
-    (another conversation_id, visitor_id, type, bot or organization) would leave the old one
-    stale, and so would a copy that moves the event in time (another occurred_at): the daily
-    marts would not recompute the date partition it leaves. Such a batch is built with a full
-    refresh instead.
+    - moved: events whose copies disagree on who, what or when they are. Incremental models
+      recompute the conversation or device an event's winning copy names, and the daily marts
+      the date partitions of those units' events. A copy that names another one (another
+      conversation_id, visitor_id, type, bot or organization) would leave the old one stale,
+      and so would a copy that moves the event in time (another occurred_at): the daily marts
+      would not recompute the date partition it leaves.
+    - replaced: stored events whose winning copy came from a delivery day read again, and which
+      that day no longer holds as it was (a corrected file changed it, or dropped it). The raw
+      layer no longer has the stored copy; another day's copy it beat, if any, is not staged.
+    Either makes the build a full refresh.
     """
     events = paths.raw / "events"
     if not paths.build_db.exists() or not any(events.glob("*/*.parquet")):
-        return 0
+        return CopyConflicts(0, 0)
     con = duckdb.connect()
     try:
         con.execute(f"ATTACH '{paths.build_db}' AS build (READ_ONLY)")
@@ -36,15 +49,15 @@ def conflicting_copies(paths: WarehousePaths) -> int:
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'build' "
             "AND schema_name = 'staging' AND table_name = 'stg_messenger__events'"
         ).fetchone()[0]:
-            return 0
-        return con.execute(f"""
-            WITH new AS (
-                SELECT event_id, {IDENTITY} AS identity
-                FROM read_parquet('{events}/*/*.parquet', union_by_name = true)
-                WHERE ingested_at > (SELECT max(last_ingested_at) FROM {stored})
-            ),
-            copies AS (
-                SELECT * FROM new
+            return CopyConflicts(0, 0)
+        con.execute(f"""
+            CREATE TEMP TABLE new AS
+            SELECT * FROM read_parquet('{events}/*/*.parquet', union_by_name = true)
+            WHERE ingested_at > (SELECT max(last_ingested_at) FROM {stored})
+            """)
+        (moved,) = con.execute(f"""
+            WITH copies AS (
+                SELECT event_id, {IDENTITY} AS identity FROM new
                 UNION ALL
                 SELECT event_id, {IDENTITY} AS identity FROM {stored}
                 WHERE event_id IN (SELECT event_id FROM new)
@@ -52,6 +65,14 @@ def conflicting_copies(paths: WarehousePaths) -> int:
             SELECT count(*) FROM (
                 SELECT event_id FROM copies GROUP BY event_id
                 HAVING count(DISTINCT identity) > 1
-            )""").fetchone()[0]
+            )""").fetchone()
+        (replaced,) = con.execute(f"""
+            SELECT count(*) FROM (
+                SELECT {COPY} FROM {stored}
+                WHERE delivery_date IN (SELECT DISTINCT delivery_date FROM new)
+                EXCEPT
+                SELECT {COPY} FROM new
+            )""").fetchone()
+        return CopyConflicts(moved, replaced)
     finally:
         con.close()

@@ -45,17 +45,38 @@ def definition_hash(config_hash: str, code_hash: str, engine: str = ENGINES[0]) 
     return hashlib.sha256(f"{config_hash}:{code_hash}{engine_part}".encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class CopyConflicts:
+    """Events the raw rows of the next build change in a way an incremental build cannot
+    follow (conflicting_copies.py)."""
+
+    moved: int  # a redelivered copy names another conversation, visitor, type, bot or time
+    replaced: int  # a delivery day read again changed or removed the copy the build holds
+
+    def reason(self) -> str | None:
+        reasons = []
+        if self.moved:
+            reasons.append(
+                f"{self.moved} redelivered event(s) changed conversation, visitor, type or time"
+            )
+        if self.replaced:
+            reasons.append(
+                f"{self.replaced} stored event(s) changed or removed by a delivery day read again"
+            )
+        return "; ".join(reasons) or None
+
+
 def full_refresh_reason(
     build: BuildRecord | None,
     definition: str,
     asked: bool,
-    conflicting_copies: Callable[[], int],
+    conflicting_copies: Callable[[], CopyConflicts],
     engine_rebuilds_whole: bool = False,
 ) -> str | None:
     """Why the next dbt build must rebuild everything, or None when incremental is exact.
-    `conflicting_copies` counts redelivered events whose new copy names another conversation,
-    visitor, type, bot or organization (a query: asked only when nothing else decided).
-    `engine_rebuilds_whole`: the engine has no incremental builds (engines.Engine)."""
+    `conflicting_copies` tells what the new raw rows do to the events the build holds (a query:
+    asked only when nothing else decided). `engine_rebuilds_whole`: the engine has no
+    incremental builds (engines.Engine)."""
     if asked:
         return "asked for"
     if engine_rebuilds_whole:
@@ -66,10 +87,7 @@ def full_refresh_reason(
         return "the configuration or the dbt code changed"
     if build.in_progress:
         return "the previous build did not finish"
-    conflicts = conflicting_copies()
-    if conflicts:
-        return f"{conflicts} redelivered event(s) changed conversation, visitor, type or time"
-    return None
+    return conflicting_copies().reason()
 
 
 def config_change_models(

@@ -145,9 +145,24 @@ def histories(draw) -> list[dict]:
     return events
 
 
+Deliveries = tuple[dict[str, list[dict]], list[list[str]], dict[str, list[dict]]]
+
+
+def _corrected(event: dict, what: str) -> dict:
+    """An event as a corrected delivery states it: received later, or with other content."""
+    if what == "received later":
+        received = dt.datetime.fromisoformat(event["received_at"][:-1]) + dt.timedelta(minutes=7)
+        return {**event, "received_at": received.isoformat() + "Z"}
+    properties = event["properties"]
+    if event["event_type"] == "intent_matched":
+        properties = {**properties, "intent": "corrected"}
+    return {**event, "channel": "corrected", "properties": properties}
+
+
 @st.composite
-def deliveries(draw, events: list[dict]) -> tuple[dict[str, list[dict]], list[list[str]]]:
-    """Every event's copies on delivery days, and the days' arrival as batches of runs."""
+def deliveries(draw, events: list[dict]) -> Deliveries:
+    """Every event's copies on delivery days, the days' arrival as batches of runs, and the
+    corrected content of a day delivered again (its file rewritten: an event changed or gone)."""
     by_day: dict[str, list[dict]] = {day: [] for day in DELIVERY_DAYS}
     # Copies that disagree on who an event belongs to, or when, force a full refresh of the batch
     # that brings them (planner.full_refresh_reason): in a quarter of the examples only, so that
@@ -175,9 +190,20 @@ def deliveries(draw, events: list[dict]) -> tuple[dict[str, list[dict]], list[li
     cuts = sorted(draw(st.sets(st.integers(1, max(1, len(days) - 1)), max_size=3)))
     batches = [list(days[a:b]) for a, b in zip([0, *cuts], [*cuts, len(days)], strict=True)]
     batches = [b for b in batches if b]
+    corrections: dict[str, list[dict]] = {}
     if draw(st.booleans()):  # a day delivered again later: re-read whole, nothing double-counts
-        batches.append([draw(st.sampled_from(days))])
-    return by_day, batches
+        day = draw(st.sampled_from(days))
+        batches.append([day])
+        what = draw(st.sampled_from(["repeated", "received later", "new content", "removed"]))
+        if what != "repeated":  # the day's file rewritten, one event changed or dropped
+            corrected = list(by_day[day])
+            n = draw(st.integers(0, len(corrected) - 1))
+            if what == "removed":
+                del corrected[n]
+            else:
+                corrected[n] = _corrected(corrected[n], what)
+            corrections[day] = corrected
+    return by_day, batches, corrections
 
 
 def _dbt_run(state_dir: Path, *extra: str) -> None:
@@ -221,15 +247,22 @@ def _example_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _deliver(
-    landing: Path, raw: Path, by_day: dict[str, list[dict]], batch: list[str], attempt: int
+    landing: Path,
+    raw: Path,
+    by_day: dict[str, list[dict]],
+    batch: list[str],
+    attempt: int,
+    corrections: dict[str, list[dict]],
 ) -> None:
     for day in batch:
         folder = landing / day
+        again = folder.exists()
         folder.mkdir(parents=True, exist_ok=True)
-        # a re-delivered day gets a new file beside the old one, repeating its events
-        (folder / f"part-{attempt}.ndjson").write_text(
-            "\n".join(json.dumps(e) for e in by_day[day]) + "\n"
-        )
+        if again and day in corrections:  # the day's file corrected in place
+            name, events = "part-0.ndjson", corrections[day]
+        else:  # a re-delivered day gets a new file beside the old one, repeating its events
+            name, events = f"part-{attempt if again else 0}.ndjson", by_day[day]
+        (folder / name).write_text("".join(json.dumps(e) + "\n" for e in events))
         ingest_day(landing, day, raw, log=lambda _: None)
 
 
@@ -287,28 +320,33 @@ def assert_same_tables(incremental: Path, full: Path) -> None:
 @given(data=st.data())
 def test_incremental_runs_equal_a_full_refresh(data: st.DataObject, tmp_path_factory) -> None:
     events = data.draw(histories(), label="events")
-    by_day, batches = data.draw(deliveries(events), label="deliveries")
-    build_and_compare(tmp_path_factory, by_day, batches)
+    by_day, batches, corrections = data.draw(deliveries(events), label="deliveries")
+    build_and_compare(tmp_path_factory, by_day, batches, corrections)
 
 
 def build_and_compare(
     tmp_path_factory: pytest.TempPathFactory,
     by_day: dict[str, list[dict]],
     batches: list[list[str]],
-) -> None:
-    """Deliver `batches` one after the other, each followed by the dbt asset's build decision and
-    a dbt run; then a full refresh over the same raw layer must give the same tables."""
+    corrections: dict[str, list[dict]] | None = None,
+) -> list[str | None]:
+    """Deliver `batches` one after the other (a day delivered again with `corrections` gets
+    its file rewritten with them), each followed by the dbt asset's build decision and a dbt
+    run; then a full refresh over the same raw layer must give the same tables. Returns each
+    batch's full-refresh reason."""
     root = _example_root(tmp_path_factory)
     landing, state_dir = root / "landing", root / "incremental.state"
     paths = WarehousePaths.for_warehouse(root / "incremental.duckdb", state_dir)
     code_hash = dbt_code.code_hash()
     definition = planner.definition_hash(CONFIG.content_hash, code_hash)
+    reasons = []
     for attempt, batch in enumerate(batches):
-        _deliver(landing, state_dir / "raw", by_day, batch, attempt)
+        _deliver(landing, state_dir / "raw", by_day, batch, attempt, corrections or {})
         # the dbt asset's decision: e.g. copies that moved an event force a full refresh
         reason = planner.full_refresh_reason(
             state.read_build(paths), definition, False, lambda: conflicting_copies(paths)
         )
+        reasons.append(reason)
         _dbt_run(state_dir, *(["--full-refresh"] if reason else []))
         state.write_build(
             paths,
@@ -325,6 +363,7 @@ def build_and_compare(
     shutil.copytree(state_dir / "raw", full / "raw")
     _dbt_run(full, "--full-refresh")
     assert_same_tables(state_dir / "build.duckdb", full / "build.duckdb")
+    return reasons
 
 
 def test_a_late_event_moves_starts_across_midnight(tmp_path_factory) -> None:
@@ -386,3 +425,31 @@ def test_a_new_impression_inside_a_candidate_window_opened_two_days_before(tmp_p
             }
         )
     build_and_compare(tmp_path_factory, by_day, [["2026-03-29", "2026-03-30"], ["2026-03-31"]])
+
+
+def test_a_corrected_delivery_day_equals_a_full_refresh(tmp_path_factory) -> None:
+    """A delivery day's file corrected after it was built: one event's content changed, one
+    event removed, and one event removed whose other copy, delivered the next day and received
+    later, lost to it (it is not staged: only a full refresh can bring it back). The planner
+    sees the three stored events the day no longer holds as they were and rebuilds in full."""
+    at = dt.datetime(2026, 3, 29, 9, 0)
+    day, next_day = "2026-03-29", "2026-03-30"
+    events = [
+        _event(100, "conversation_start", at, "v7", "bot-a", "c7"),
+        _event(101, "intent_matched", at + dt.timedelta(seconds=5), "v7", "bot-a", "c7"),
+        _event(102, "user_message", at + dt.timedelta(seconds=9), "v7", "bot-a", "c7"),
+        _event(103, "impression", at - dt.timedelta(minutes=1), "v7", "bot-a", None),
+        _event(104, "impression", at + dt.timedelta(hours=2), "v8", "bot-b", None),
+    ]
+    by_day: dict[str, list[dict]] = {d: [] for d in DELIVERY_DAYS}
+    by_day[day] = [{**e, "received_at": "2026-03-29T12:00:00Z"} for e in events]
+    by_day[next_day] = [{**events[4], "received_at": "2026-03-30T12:00:00Z"}]
+    opener, intent, message, _, _ = by_day[day]
+    corrected = [opener, _corrected(intent, "new content"), message]
+    reasons = build_and_compare(
+        tmp_path_factory, by_day, [[day, next_day], [day]], {day: corrected}
+    )
+    assert reasons == [
+        "no previous build",
+        "3 stored event(s) changed or removed by a delivery day read again",
+    ]

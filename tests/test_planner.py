@@ -20,7 +20,7 @@ BUILT = BuildRecord(
 )
 
 
-def _never() -> int:
+def _never() -> planner.CopyConflicts:
     raise AssertionError("the conflicting copies were counted although the answer was known")
 
 
@@ -61,10 +61,18 @@ def test_full_refresh_reasons_in_order():
         planner.full_refresh_reason(started, DEFINITION, False, _never)
         == "the previous build did not finish"
     )
-    assert planner.full_refresh_reason(BUILT, DEFINITION, False, lambda: 3) == (
+    conflicts = planner.CopyConflicts
+    assert planner.full_refresh_reason(BUILT, DEFINITION, False, lambda: conflicts(3, 0)) == (
         "3 redelivered event(s) changed conversation, visitor, type or time"
     )
-    assert planner.full_refresh_reason(BUILT, DEFINITION, False, lambda: 0) is None
+    assert planner.full_refresh_reason(BUILT, DEFINITION, False, lambda: conflicts(0, 2)) == (
+        "2 stored event(s) changed or removed by a delivery day read again"
+    )
+    assert planner.full_refresh_reason(BUILT, DEFINITION, False, lambda: conflicts(1, 1)) == (
+        "1 redelivered event(s) changed conversation, visitor, type or time; "
+        "1 stored event(s) changed or removed by a delivery day read again"
+    )
+    assert planner.full_refresh_reason(BUILT, DEFINITION, False, lambda: conflicts(0, 0)) is None
 
 
 def test_a_configuration_change_rebuilds_what_reads_it_and_downstream():

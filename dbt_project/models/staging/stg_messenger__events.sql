@@ -113,9 +113,10 @@ ranked_copies as (
         max(candidates.ingested_at) over (partition by candidates.event_id) as last_ingested_at,
         row_number() over (
             partition by candidates.event_id
+            -- the last key ties only a stored copy with the same line read again: the newer wins
             order by
                 candidates.received_at, candidates.delivery_date, candidates.source_file,
-                candidates.line_number
+                candidates.line_number, candidates.ingested_at desc
         ) as copy_rank
     from candidates
     semi join redelivered on {{ hash64('candidates.event_id') }} = redelivered.event_hash
