@@ -350,9 +350,13 @@ def parse_config(doc: Any) -> MetricsConfig:
 def read_document(path: Path) -> Any:
     """The parsed JSON (`.json`) or YAML (anything else) at `path`."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of it
     except OSError as exc:
         raise ConfigError([f"cannot read configuration {path}: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8"]
+        ) from None
     try:
         return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:

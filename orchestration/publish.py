@@ -109,6 +109,28 @@ def published_version(warehouse: Path) -> int | None:
     return int(row[0]) if row and str(row[0]).isdigit() else None
 
 
+def replace_refusal(warehouse: Path) -> str | None:
+    """Why `warehouse` must not be published over: it is a folder, or a file this tool did not
+    publish (no `<warehouse>.data` folder, and no marts.publish_info in it). A published file
+    that can no longer be opened is replaced (a damaged warehouse is repaired)."""
+    if warehouse.is_dir():
+        return f"{warehouse} is a folder: the warehouse is the DuckDB file the pipeline publishes"
+    if not warehouse.exists() or data_dir(warehouse).is_dir():
+        return None
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"ATTACH '{sql_str(warehouse)}' AS w (READ_ONLY)")
+        con.execute("SELECT count(*) FROM w.marts.publish_info").fetchone()
+        return None
+    except duckdb.Error:
+        return (
+            f"{warehouse} exists and is not a warehouse servisbot-metrics published (it has no "
+            "marts.publish_info); it is left as it is: name another warehouse file, or move it"
+        )
+    finally:
+        con.close()
+
+
 def sql_str(value: object) -> str:
     """`value` as the text of a SQL string literal (quotes doubled; also engines.py's)."""
     return str(value).replace("'", "''")
@@ -299,6 +321,8 @@ def publish(
     `partitioned`: the tables (fnmatch patterns) published as Parquet; () copies every table
     (as before Parquet versions; benchmarks/publish_change.py compares the two).
     """
+    if refusal := replace_refusal(warehouse):
+        raise PublishError(refusal)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     current = published_version(warehouse)
     _clean_leftovers(warehouse, current)

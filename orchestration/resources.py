@@ -28,8 +28,9 @@ class PipelineResource(dg.ConfigurableResource):
     """Landing folder, published warehouse, state folder, configuration and quality gate."""
 
     landing_dir: str
-    warehouse_path: str
-    state_dir: str = ""
+    # dbt's SQL names the raw layer's files by their path, in quotes: no single quote in it
+    warehouse_path: str = Field(pattern=r"^[^']*$")
+    state_dir: str = Field(default="", pattern=r"^[^']*$")
     config_path: str = ""
     max_reject_ratio: float = Field(
         default=MAX_REJECT_RATIO.default,

@@ -33,7 +33,7 @@ from orchestration.keys import (
 )
 from orchestration.locks import exclusive
 from orchestration.partitions import latest_delivery_day, outside_partitions
-from orchestration.publish import REQUIRED_TABLES
+from orchestration.publish import REQUIRED_TABLES, replace_refusal
 from orchestration.quality.gate import suite_version
 from orchestration.resources import PipelineResource
 from orchestration.run_workers import fail_dead_runs, process_identity
@@ -158,6 +158,10 @@ def _pipeline(
     settle_seconds: float | None,
     engine: str,
 ) -> PipelineResource:
+    paths = WarehousePaths.for_warehouse(warehouse, state_dir)
+    if quoted := next((p for p in (paths.warehouse, paths.state) if "'" in str(p)), None):
+        # dbt's SQL names the raw layer's files by their path, in quotes
+        raise RunError(f"a warehouse or state path cannot contain a single quote ('): {quoted}")
     pipeline = PipelineResource(
         landing_dir=str(landing),
         warehouse_path=str(warehouse),
@@ -168,6 +172,8 @@ def _pipeline(
         **({} if settle_seconds is None else {"settle_seconds": settle_seconds}),
     )
     pipeline.metrics_config()  # refuse a bad configuration before any work
+    if refusal := replace_refusal(pipeline.paths.warehouse):
+        raise RunError(refusal)
     return pipeline
 
 

@@ -484,3 +484,19 @@ def test_the_valid_base_of_the_refusal_cases_is_accepted(tmp_path: Path) -> None
         "Second",
     ]
     assert len(config.dbt_vars()["kpi_bucket_metrics"]) == 3
+
+
+def test_a_document_must_be_utf8_and_may_start_with_a_byte_order_mark(tmp_path: Path):
+    """Saved by an editor as UTF-16, a document is refused with a reason, not a traceback; a
+    UTF-8 byte-order mark (some Windows editors write one) is read past, in JSON as in YAML."""
+    utf16 = tmp_path / "metrics.yaml"
+    utf16.write_text("timezone: Europe/Dublin\n", encoding="utf-16")
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_config(utf16)
+    for suffix, text in (
+        ("json", '{"timezone": "Europe/Dublin"}'),
+        ("yaml", "timezone: Europe/Dublin"),
+    ):
+        marked = tmp_path / f"marked.{suffix}"
+        marked.write_text(text, encoding="utf-8-sig")
+        assert load_config(marked).document["timezone"] == "Europe/Dublin"

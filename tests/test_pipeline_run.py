@@ -12,6 +12,7 @@ import shutil
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import duckdb
 import pytest
 from conftest import (
     RUN_METADATA,
@@ -330,6 +331,31 @@ def test_a_first_run_with_every_file_still_being_written_builds_nothing(tmp_path
         assert "0 of 1 delivery day(s) ingested; nothing published" in result.stderr
         assert not warehouse.exists()
         assert not list(tmp_path.glob("w.state/raw/manifest/*.json"))  # nothing half-read
+
+
+def test_a_warehouse_path_the_pipeline_cannot_publish_is_refused_before_any_work(tmp_path: Path):
+    """An analyst's own DuckDB file, a folder, or a path with a single quote (dbt's SQL quotes
+    the raw layer's paths) as --warehouse: a one-line error, and the file is left as it was."""
+    landing = tmp_path / "landing"
+    (landing / "2026-11-20").mkdir(parents=True)
+    (landing / "2026-11-20" / "batch.ndjson").write_text("not json\n")
+    own = tmp_path / "analyst.duckdb"
+    with duckdb.connect(str(own)) as con:
+        con.execute("CREATE TABLE my_work AS SELECT 42 AS answer")
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    quoted = tmp_path / "o'brien" / "w.duckdb"
+    expected = {
+        own: f"{own} exists and is not a warehouse servisbot-metrics published",
+        folder: f"{folder} is a folder: the warehouse is the DuckDB file the pipeline publishes",
+        quoted: f"a warehouse or state path cannot contain a single quote ('): {quoted}",
+    }
+    for warehouse, message in expected.items():
+        failed = sbm("run", "--landing", landing, "--warehouse", warehouse, check=False)
+        assert failed.returncode == 1
+        assert failed.stderr.strip().startswith(f"servisbot-metrics: error: {message}")
+    assert query(own, "SELECT answer FROM my_work") == [(42,)]
+    assert not list(tmp_path.glob("*.state")) and not quoted.parent.exists()
 
 
 def test_cli_conventions():
