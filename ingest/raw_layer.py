@@ -107,6 +107,18 @@ def ingested_days(raw: Path) -> list[str]:
     return sorted(p.stem for p in _manifest_dir(raw).glob("*.json"))
 
 
+def read_since(raw: Path, watermark: dt.datetime) -> list[str]:
+    """The delivery days (re)ingested after `watermark` (a naive UTC time, as the rows'
+    ingested_at), emptied days included. A day ingested before the manifest recorded its rows'
+    time is not listed: its rows, if any, say when they were ingested."""
+    return [
+        day
+        for day in ingested_days(raw)
+        if (at := (read_manifest(raw, day) or {}).get("rows_ingested_at"))
+        and dt.datetime.fromisoformat(at) > watermark
+    ]
+
+
 def raw_layer_digest(raw: Path) -> str:
     """Identifies what the raw layer holds: changes whenever any delivery day is (re)ingested."""
     digest = hashlib.sha256()
@@ -241,7 +253,8 @@ def _ingest_listing(
         accepted_n = distinct_n
         date_sql = f"DATE '{dt.date.fromisoformat(day).isoformat()}'"
         # The ingest time is dbt's watermark: incremental models pick up rows ingested after it.
-        ingested_sql = f"TIMESTAMP '{dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat()}'"
+        rows_ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        ingested_sql = f"TIMESTAMP '{rows_ingested_at.isoformat()}'"
         _copy_atomically(
             con,
             f"SELECT *, {date_sql} AS delivery_date, {ingested_sql} AS ingested_at "
@@ -277,6 +290,8 @@ def _ingest_listing(
             "files": [f.relative for f, _ in read],
             "rejected_files": [asdict(r) for r in rejected_files],
             "ingested_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            # the rows' ingested_at (UTC), even when the day holds no row: read_since
+            "rows_ingested_at": rows_ingested_at.isoformat(),
             "counts": {
                 **{k: getattr(result, k) for k in ("lines", "accepted", "rejected", "duplicates")},
                 "rejected_files": len(rejected_files),

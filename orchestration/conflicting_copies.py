@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import duckdb
 
+from ingest.raw_layer import read_since
 from orchestration.planner import CopyConflicts
+from orchestration.publish import sql_str
 from orchestration.state import WarehousePaths
 
 # occurred_at as the staged timestamp, spelled the same way for the raw and the stored copy
@@ -43,18 +45,22 @@ def conflicting_copies(paths: WarehousePaths) -> CopyConflicts:
         return CopyConflicts(0, 0)
     con = duckdb.connect()
     try:
-        con.execute(f"ATTACH '{paths.build_db}' AS build (READ_ONLY)")
+        con.execute(f"ATTACH '{sql_str(paths.build_db)}' AS build (READ_ONLY)")
         stored = "build.staging.stg_messenger__events"
         if not con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'build' "
             "AND schema_name = 'staging' AND table_name = 'stg_messenger__events'"
         ).fetchone()[0]:
             return CopyConflicts(0, 0)
-        con.execute(f"""
-            CREATE TEMP TABLE new AS
-            SELECT * FROM read_parquet('{events}/*/*.parquet', union_by_name = true)
-            WHERE ingested_at > (SELECT max(last_ingested_at) FROM {stored})
-            """)
+        (watermark,) = con.execute(f"SELECT max(last_ingested_at) FROM {stored}").fetchone()
+        if watermark is None:  # nothing stored: nothing to conflict with
+            return CopyConflicts(0, 0)
+        con.execute(
+            f"""CREATE TEMP TABLE new AS
+            SELECT * FROM read_parquet('{sql_str(events)}/*/*.parquet', union_by_name = true)
+            WHERE ingested_at > ?""",
+            [watermark],
+        )
         (moved,) = con.execute(f"""
             WITH copies AS (
                 SELECT event_id, {IDENTITY} AS identity FROM new
@@ -66,13 +72,33 @@ def conflicting_copies(paths: WarehousePaths) -> CopyConflicts:
                 SELECT event_id FROM copies GROUP BY event_id
                 HAVING count(DISTINCT identity) > 1
             )""").fetchone()
-        (replaced,) = con.execute(f"""
-            SELECT count(*) FROM (
+        # the days read again: those with new rows, and those emptied since (no rows to say so)
+        days = {
+            d.isoformat()
+            for (d,) in con.execute("SELECT DISTINCT delivery_date FROM new").fetchall()
+        }
+        days |= set(read_since(paths.raw, watermark))
+        # of those, the days the build holds events of (a new day costs no read of its file)
+        days = {
+            d.isoformat()
+            for (d,) in con.execute(
+                f"SELECT DISTINCT delivery_date FROM {stored} "
+                "WHERE delivery_date IN (SELECT unnest(?::DATE[]))",
+                [sorted(days)],
+            ).fetchall()
+        }
+        if not days:
+            return CopyConflicts(moved, 0)
+        files = [str(events / day / "events.parquet") for day in sorted(days)]
+        (replaced,) = con.execute(
+            f"""SELECT count(*) FROM (
                 SELECT {COPY} FROM {stored}
-                WHERE delivery_date IN (SELECT DISTINCT delivery_date FROM new)
+                WHERE delivery_date IN (SELECT unnest(?::DATE[]))
                 EXCEPT
-                SELECT {COPY} FROM new
-            )""").fetchone()
+                SELECT {COPY} FROM read_parquet(?, union_by_name = true)
+            )""",
+            [sorted(days), files],
+        ).fetchone()
         return CopyConflicts(moved, replaced)
     finally:
         con.close()

@@ -428,12 +428,13 @@ def test_a_new_impression_inside_a_candidate_window_opened_two_days_before(tmp_p
 
 
 def test_a_corrected_delivery_day_equals_a_full_refresh(tmp_path_factory) -> None:
-    """A delivery day's file corrected after it was built: one event's content changed, one
-    event removed, and one event removed whose other copy, delivered the next day and received
-    later, lost to it (it is not staged: only a full refresh can bring it back). The planner
-    sees the three stored events the day no longer holds as they were and rebuilds in full."""
+    """Delivery days corrected after they were built, in one batch: on one, an event's content
+    changed, an event removed, and an event removed whose other copy, delivered the next day
+    and received later, lost to it (it is not staged: only a full refresh can bring it back);
+    another day's only file emptied (no row of it is new: its manifest says it was read
+    again). The planner counts the four stored events and rebuilds in full."""
     at = dt.datetime(2026, 3, 29, 9, 0)
-    day, next_day = "2026-03-29", "2026-03-30"
+    day, next_day, emptied = "2026-03-29", "2026-03-30", "2026-03-31"
     events = [
         _event(100, "conversation_start", at, "v7", "bot-a", "c7"),
         _event(101, "intent_matched", at + dt.timedelta(seconds=5), "v7", "bot-a", "c7"),
@@ -444,12 +445,18 @@ def test_a_corrected_delivery_day_equals_a_full_refresh(tmp_path_factory) -> Non
     by_day: dict[str, list[dict]] = {d: [] for d in DELIVERY_DAYS}
     by_day[day] = [{**e, "received_at": "2026-03-29T12:00:00Z"} for e in events]
     by_day[next_day] = [{**events[4], "received_at": "2026-03-30T12:00:00Z"}]
+    by_day[emptied] = [
+        {
+            **_event(105, "impression", at + dt.timedelta(days=2), "v9", "bot-a", None),
+            "received_at": "2026-03-31T12:00:00Z",
+        }
+    ]
     opener, intent, message, _, _ = by_day[day]
-    corrected = [opener, _corrected(intent, "new content"), message]
+    corrected = {day: [opener, _corrected(intent, "new content"), message], emptied: []}
     reasons = build_and_compare(
-        tmp_path_factory, by_day, [[day, next_day], [day]], {day: corrected}
+        tmp_path_factory, by_day, [[day, next_day, emptied], [day, emptied]], corrected
     )
     assert reasons == [
         "no previous build",
-        "3 stored event(s) changed or removed by a delivery day read again",
+        "4 stored event(s) changed or removed by a delivery day read again",
     ]
