@@ -53,13 +53,8 @@ class RunSummary:
     tables: dict[str, int] = field(default_factory=dict)
 
 
-def _check_days(days: list[str]) -> None:
-    outside = outside_partitions(days)
-    if outside:
-        raise RunError(
-            f"delivery day folder {outside[0]} is outside the supported range "
-            f"{PARTITIONS_START_DATE} .. {latest_delivery_day()}"
-        )
+def _supported_range() -> str:
+    return f"{PARTITIONS_START_DATE} .. {latest_delivery_day()}"
 
 
 def _is_published(pipeline: PipelineResource, log: Callable[[str], None]) -> bool:
@@ -177,14 +172,25 @@ def _pipeline(
     return pipeline
 
 
-def _landing_days(pipeline: PipelineResource) -> list[str]:
+def _landing_days(pipeline: PipelineResource, log: Callable[[str], None]) -> list[str]:
+    """The delivery-day folders to read: those outside the supported range are left where they
+    are, with a warning on every run (as the landing sensor does)."""
     try:
         days = delivery_days(pipeline.landing)
     except FileNotFoundError as exc:
         raise RunError(str(exc)) from None
+    if outside := outside_partitions(days):
+        log(
+            f"warning: ignoring {len(outside)} delivery-day folder(s) outside the supported "
+            f"range {_supported_range()}: {', '.join(outside[:5])}"
+            + (", ..." if len(outside) > 5 else "")
+        )
+        days = [d for d in days if d not in outside]
     if not days:
-        raise RunError(f"no delivery-day folders (YYYY-MM-DD) in landing folder {pipeline.landing}")
-    _check_days(days)
+        raise RunError(
+            f"no delivery-day folders (YYYY-MM-DD, {_supported_range()}) in landing folder "
+            f"{pipeline.landing}"
+        )
     return days
 
 
@@ -202,7 +208,7 @@ def run_pipeline(
     pipeline = _pipeline(
         landing, warehouse, config, state_dir, max_reject_ratio, settle_seconds, engine
     )
-    days = _landing_days(pipeline)
+    days = _landing_days(pipeline, log)
     with _one_command_at_a_time(pipeline.paths, log):
         return _run(pipeline, days, log, full_refresh)
 
@@ -266,8 +272,9 @@ def backfill_pipeline(
     )
     if first > last:
         raise RunError(f"backfill range is empty: {first} is after {last}")
-    _check_days([first, last])
-    days = [d for d in _landing_days(pipeline) if first <= d <= last]
+    if outside_partitions([first, last]):
+        raise RunError(f"backfill range {first} .. {last} is outside {_supported_range()}")
+    days = [d for d in _landing_days(pipeline, log) if first <= d <= last]
     if not days:
         raise RunError(f"no delivery-day folders between {first} and {last} in {pipeline.landing}")
     with _one_command_at_a_time(pipeline.paths, log):

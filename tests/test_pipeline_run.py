@@ -310,10 +310,13 @@ def test_missing_landing_folder_is_a_one_line_error(tmp_path: Path):
 def test_a_first_run_with_every_file_still_being_written_builds_nothing(tmp_path: Path):
     """A first run while the only landing file is still being written (changed less than
     SBM_SETTLE_SECONDS ago): the run reads nothing, says so, builds nothing (a build would have
-    no input) and succeeds; the file is left for the next run."""
+    no input) and succeeds; the file is left for the next run. A day folder outside the
+    supported dates is left too, with a warning, and blocks nothing."""
     landing, warehouse = tmp_path / "landing", tmp_path / "w.duckdb"
     (landing / "2026-11-20").mkdir(parents=True)
     (landing / "2026-11-20" / "batch.ndjson").write_text('{"event_id": "e1"}\n')
+    (landing / "1999-01-01").mkdir()  # outside the partitions: left, with a warning
+    (landing / "1999-01-01" / "old.ndjson").write_text('{"event_id": "e0"}\n')
     for extra in ((), ("--full-refresh",)):
         result = sbm(
             "run",
@@ -328,6 +331,9 @@ def test_a_first_run_with_every_file_still_being_written_builds_nothing(tmp_path
             result.stderr
         )
         assert NOTHING_INGESTED in result.stderr
+        assert "warning: ignoring 1 delivery-day folder(s) outside the supported range " in (
+            result.stderr
+        )
         assert "0 of 1 delivery day(s) ingested; nothing published" in result.stderr
         assert not warehouse.exists()
         assert not list(tmp_path.glob("w.state/raw/manifest/*.json"))  # nothing half-read
