@@ -65,14 +65,21 @@ def _is_published(pipeline: PipelineResource, log: Callable[[str], None]) -> boo
     except state.StateUnreadable as exc:
         log(f"{exc}; building and publishing again to be sure")
         return False
-    return planner.is_published(
+    if not planner.is_published(
         stamp,
         planner.definition_hash(
             pipeline.metrics_config().content_hash, dbt_code.code_hash(), pipeline.engine
         ),
         raw_layer_digest(paths.raw),
         suite_version(pipeline.max_reject_ratio),
-    )
+    ):
+        return False
+    try:  # and readable: its Parquet files (`<warehouse>.data`) may have been lost
+        _verify(paths.warehouse)
+    except RunError as exc:
+        log(f"{exc}; building and publishing again")
+        return False
+    return True
 
 
 def _verify(warehouse: Path) -> dict[str, int]:
