@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import sys
@@ -207,14 +208,16 @@ def _run(args: argparse.Namespace) -> int:
         "engine": engine,
     }
     try:
-        if args.command == "backfill":
-            summary = backfill_pipeline(
-                args.landing, args.warehouse, args.first, args.last, **common
-            )
-        else:
-            summary = run_pipeline(
-                args.landing, args.warehouse, full_refresh=args.full_refresh, **common
-            )
+        # dbt's log lines, which dagster-dbt prints, are progress too
+        with contextlib.redirect_stdout(sys.stderr):
+            if args.command == "backfill":
+                summary = backfill_pipeline(
+                    args.landing, args.warehouse, args.first, args.last, **common
+                )
+            else:
+                summary = run_pipeline(
+                    args.landing, args.warehouse, full_refresh=args.full_refresh, **common
+                )
     except (RunError, ConfigError, InstanceConfigError) as exc:
         _err(str(exc))
         return EXIT_FAILED

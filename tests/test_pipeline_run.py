@@ -249,6 +249,7 @@ def test_day_by_day_equals_one_full_run(
     shutil.rmtree(warehouse.with_name(f"{warehouse.name}.data"))
     again = sbm("run", "--landing", landing, "--warehouse", warehouse)
     assert "published warehouse is incomplete" in again.stderr
+    assert "Completed successfully" in again.stderr and again.stdout == ""  # dbt's lines too
     for (table,) in tables:
         assert table_rows(warehouse, table) == table_rows(published_warehouse, table), table
 
