@@ -125,6 +125,16 @@ def delivery_days(landing: Path) -> list[str]:
     return sorted(p.name for p in landing.iterdir() if p.is_dir() and is_delivery_day(p.name))
 
 
+def stray_entries(landing: Path) -> list[str]:
+    """What sits in the landing folder beside the delivery-day folders and is never read (a
+    mistyped day such as `2026-1-30` or `20261130`, a file): hidden names (`.x`) left out."""
+    return sorted(
+        p.name
+        for p in landing.iterdir()
+        if not p.name.startswith(".") and not (p.is_dir() and is_delivery_day(p.name))
+    )
+
+
 @dataclass(frozen=True)
 class DayListing:
     """A delivery day's landing entries: those to read now, and those still being written."""

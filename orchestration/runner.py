@@ -20,7 +20,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from ingest.landing import delivery_days
+from ingest.landing import delivery_days, stray_entries
 from ingest.raw_layer import ingested_days, raw_layer_digest, scan_landing
 from orchestration import dbt_code, planner, state
 from orchestration.instance import instance_for
@@ -186,6 +186,13 @@ def _landing_days(pipeline: PipelineResource, log: Callable[[str], None]) -> lis
         days = delivery_days(pipeline.landing)
     except FileNotFoundError as exc:
         raise RunError(str(exc)) from None
+    if stray := stray_entries(pipeline.landing):
+        log(
+            f"warning: {len(stray)} entr{'y' if len(stray) == 1 else 'ies'} in the landing "
+            "folder not read (not a delivery-day folder YYYY-MM-DD): "
+            + ", ".join(stray[:5])
+            + (", ..." if len(stray) > 5 else "")
+        )
     if outside := outside_partitions(days):
         log(
             f"warning: ignoring {len(outside)} delivery-day folder(s) outside the supported "

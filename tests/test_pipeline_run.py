@@ -326,6 +326,9 @@ def test_a_first_run_with_every_file_still_being_written_builds_nothing(tmp_path
     (landing / "2026-11-20" / "batch.ndjson").write_text('{"event_id": "e1"}\n')
     (landing / "1999-01-01").mkdir()  # outside the partitions: left, with a warning
     (landing / "1999-01-01" / "old.ndjson").write_text('{"event_id": "e0"}\n')
+    (landing / "20261121").mkdir()  # a mistyped day: never read, and said so
+    (landing / "notes.txt").write_text("hello\n")
+    (landing / ".hidden").write_text("")
     for extra in ((), ("--full-refresh",)):
         result = sbm(
             "run",
@@ -343,6 +346,10 @@ def test_a_first_run_with_every_file_still_being_written_builds_nothing(tmp_path
         assert "warning: ignoring 1 delivery-day folder(s) outside the supported range " in (
             result.stderr
         )
+        assert (
+            "warning: 2 entries in the landing folder not read (not a delivery-day folder "
+            "YYYY-MM-DD): 20261121, notes.txt\n"
+        ) in result.stderr
         assert "0 of 1 delivery day(s) ingested; nothing published" in result.stderr
         assert not warehouse.exists()
         assert not list(tmp_path.glob("w.state/raw/manifest/*.json"))  # nothing half-read
