@@ -82,10 +82,16 @@ def _first_day(
         raise ValueError("days must be >= 1, events and seed >= 0")
     if not 1 <= organizations <= bots:
         raise ValueError("need 1 <= organizations <= bots")
-    start = start_date or dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days)
+    try:
+        start = start_date or dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days)
+    except OverflowError:  # before year 1
+        start = dt.date.min
     # Epoch milliseconds then have 13 digits and years 4, as the line layout expects.
     if not dt.date(2002, 1, 1) <= start <= dt.date(2200, 1, 1):
-        raise ValueError("start_date must be between 2002 and 2200")
+        raise ValueError(
+            f"the first day must be between 2002-01-01 and 2200-01-01, not {start}"
+            + ("" if start_date else f" ({days} days before today)")
+        )
     return start
 
 

@@ -19,7 +19,7 @@ from orchestration.settings import (
     settle_seconds_from_env,
 )
 
-EXIT_OK, EXIT_FAILED = 0, 1  # usage errors: argparse exits 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2  # argparse exits 2 on usage errors too
 
 
 def _err(message: str) -> None:
@@ -232,16 +232,23 @@ def _run(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from demo import generate
 
-    result = generate(
-        args.out,
-        days=args.days,
-        events=args.events,
-        seed=args.seed,
-        start_date=args.start_date,
-        gzip=args.gzip,
-        dirt=not args.no_dirt,
-        progress=_progress,
-    )
+    try:
+        result = generate(
+            args.out,
+            days=args.days,
+            events=args.events,
+            seed=args.seed,
+            start_date=args.start_date,
+            gzip=args.gzip,
+            dirt=not args.no_dirt,
+            progress=_progress,
+        )
+    except ValueError as exc:  # arguments it cannot honour (dates out of its range)
+        _err(str(exc))
+        return EXIT_USAGE
+    except OSError as exc:
+        _err(f"cannot write {exc.filename or args.out}: {exc.strerror}")
+        return EXIT_FAILED
     by_type = ", ".join(f"{t}={n:,}" for t, n in result.events_by_type.items())
     _progress(
         f"wrote {result.files_written} files ({result.bytes_written / 1e6:.1f} MB) to "

@@ -333,3 +333,21 @@ def test_volume_mix_and_rhythm(
         if line.event["event_type"] == "api_call"
     )
     assert statuses[2] > 5 * (statuses[4] + statuses[5]) > 0  # mostly 200, some 4xx/5xx
+
+
+def test_generate_arguments_it_cannot_honour_are_one_line_errors(tmp_path: Path) -> None:
+    """Too many days back, or an output folder that cannot be made: a one-line error and an
+    exit code (2 for the arguments, 1 for the folder), no traceback, nothing written."""
+    from conftest import sbm
+
+    for days in ("100000", "100000000"):
+        too_old = sbm("generate", "--out", tmp_path / "g", "--days", days, check=False)
+        assert too_old.returncode == 2
+        assert too_old.stderr.startswith("servisbot-metrics: error: the first day must be ")
+        assert too_old.stderr.count("\n") == 1
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    unwritable = sbm("generate", "--out", blocked / "g", "--days", "1", check=False)
+    assert unwritable.returncode == 1
+    assert unwritable.stderr.startswith(f"servisbot-metrics: error: cannot write {blocked}")
+    assert not (tmp_path / "g").exists()
