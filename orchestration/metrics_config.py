@@ -348,20 +348,19 @@ def parse_config(doc: Any) -> MetricsConfig:
 
 
 def read_document(path: Path) -> Any:
-    """The parsed JSON (`.json`) or YAML (anything else) at `path`."""
+    """The parsed JSON (`.json`) or YAML (anything else) at `path`. The errors do not name the
+    file, as the document's own do not: the caller does."""
     try:
         text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of it
     except OSError as exc:
-        raise ConfigError([f"cannot read configuration {path}: {exc.strerror}"]) from None
+        raise ConfigError([f"cannot read the configuration: {exc.strerror}"]) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(
-            [f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8"]
-        ) from None
+        raise ConfigError([f"not UTF-8 text (byte {exc.start}); save it as UTF-8"]) from None
     try:
         return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         kind = "JSON" if path.suffix == ".json" else "YAML"
-        raise ConfigError([f"{path}: not valid {kind}: {str(exc).splitlines()[0]}"]) from None
+        raise ConfigError([f"not valid {kind}: {str(exc).splitlines()[0]}"]) from None
 
 
 def load_config(path: Path | None) -> MetricsConfig:

@@ -32,6 +32,7 @@ from orchestration.keys import (
     REFRESH_JOB,
 )
 from orchestration.locks import exclusive
+from orchestration.metrics_config import ConfigError
 from orchestration.partitions import latest_delivery_day, outside_partitions
 from orchestration.publish import REQUIRED_TABLES, replace_refusal
 from orchestration.quality.gate import suite_version
@@ -173,7 +174,10 @@ def _pipeline(
         **({} if max_reject_ratio is None else {"max_reject_ratio": max_reject_ratio}),
         **({} if settle_seconds is None else {"settle_seconds": settle_seconds}),
     )
-    pipeline.metrics_config()  # refuse a bad configuration before any work
+    try:  # refuse a bad configuration before any work
+        pipeline.metrics_config()
+    except ConfigError as exc:
+        raise RunError(f"configuration {pipeline.config_file}: {exc}") from None
     if refusal := replace_refusal(pipeline.paths.warehouse):
         raise RunError(refusal)
     return pipeline

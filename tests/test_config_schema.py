@@ -149,7 +149,9 @@ def test_config_validate_prints_a_summary_or_every_problem(tmp_path: Path) -> No
     ]
     missing = cli("config", "validate", tmp_path / "nope.yaml")
     assert missing.returncode == 1
-    assert "cannot read configuration" in missing.stderr
+    assert missing.stderr == (
+        f"{tmp_path / 'nope.yaml'}: cannot read the configuration: No such file or directory\n"
+    )
     assert cli("config", "validate").returncode == 2  # usage error
 
 

@@ -266,7 +266,8 @@ def test_invalid_configuration_fails_and_keeps_the_published_file(
     )
     assert failed.returncode == 1
     assert failed.stderr.strip().splitlines()[-1] == (
-        "servisbot-metrics: error: timezone: unknown IANA timezone 'Mars/Olympus'"
+        f"servisbot-metrics: error: configuration {config}: timezone: unknown IANA timezone "
+        "'Mars/Olympus'"
     )
     config.write_text("policies: {userSession: {expireOnInactivityInMinutes: 10}}\nextra: 1\n")
     failed = sbm(
