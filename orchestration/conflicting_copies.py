@@ -57,13 +57,14 @@ def conflicting_copies(paths: WarehousePaths) -> CopyConflicts:
             return CopyConflicts(0, 0)
         con.execute(
             f"""CREATE TEMP TABLE new AS
-            SELECT * FROM read_parquet('{sql_str(events)}/*/*.parquet', union_by_name = true)
+            SELECT event_id, {IDENTITY} AS identity, delivery_date
+            FROM read_parquet('{sql_str(events)}/*/*.parquet', union_by_name = true)
             WHERE ingested_at > ?""",
             [watermark],
         )
         (moved,) = con.execute(f"""
             WITH copies AS (
-                SELECT event_id, {IDENTITY} AS identity FROM new
+                SELECT event_id, identity FROM new
                 UNION ALL
                 SELECT event_id, {IDENTITY} AS identity FROM {stored}
                 WHERE event_id IN (SELECT event_id FROM new)
