@@ -67,8 +67,15 @@ def _manifest_path(raw: Path, day: str) -> Path:
 
 
 def read_manifest(raw: Path, day: str) -> dict | None:
-    path = _manifest_path(raw, day)
-    return json.loads(path.read_text()) if path.exists() else None
+    """The day's manifest, or None when the raw layer does not hold the day whole: no
+    manifest, one that cannot be read, or the day's Parquet files gone. Such a day is read
+    again from the landing folder when it is there."""
+    try:
+        manifest = json.loads(_manifest_path(raw, day).read_text())
+    except (OSError, ValueError):
+        return None
+    parquet = (raw / "events" / day / "events.parquet", raw / "rejects" / day / "rejects.parquet")
+    return manifest if isinstance(manifest, dict) and all(p.exists() for p in parquet) else None
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,13 @@ class LandingScan:
     still_landing: list[str]  # files modified less than `settle_seconds` ago ("DAY/name")
 
 
+def _rewritten(listing: DayListing, manifest: dict | None) -> list[str]:
+    """Files of the day's last ingest that are being written again: read now, the day would
+    lose their events, so it keeps what was ingested until they have settled."""
+    ingested = set((manifest or {}).get("files", ()))
+    return [f.relative for f in listing.still_landing if f.relative in ingested]
+
+
 def scan_landing(
     landing: Path, days: list[str], raw: Path, settle_seconds: float = 0
 ) -> LandingScan:
@@ -96,6 +110,8 @@ def scan_landing(
         manifest = read_manifest(raw, day)
         if not listing.files and manifest is None:
             continue  # nothing to read yet
+        if _rewritten(listing, manifest):
+            continue  # an ingested file is being written again: not until it has settled
         if (manifest or {}).get("fingerprint") != listing.fingerprint:
             newest = max((f.mtime_ns for f in listing.files), default=0)
             pending.append(PendingDay(day, listing.fingerprint, newest))
@@ -188,7 +204,12 @@ def ingest_day(
     previous = read_manifest(raw, day)
     if previous is None and not listing.files:  # every file still being written: nothing yet
         return DayResult(day, 0, 0, 0, 0, 0, skipped=True, still_landing=len(listing.still_landing))
-    if previous and previous["fingerprint"] == listing.fingerprint and not force:
+    if rewritten := _rewritten(listing, previous):
+        log(
+            f"  {day}: {len(rewritten)} file(s) it was read from are being written again "
+            f"({', '.join(rewritten[:3])}): the day keeps what was ingested until they settle"
+        )
+    if previous and (rewritten or (previous["fingerprint"] == listing.fingerprint and not force)):
         counts = previous["counts"]
         return DayResult(
             day,

@@ -129,8 +129,9 @@ def partial_build_refusal(changed: Iterable[str], selected: Iterable[str]) -> st
 
 
 NOTHING_INGESTED = (
-    "no delivery day has been ingested yet, so there is nothing to build: the landing "
-    "folder's files are read once they have not changed for the settle time"
+    "no delivery day has been ingested yet, so there is nothing to build: a day is ingested "
+    "once its landing folder (YYYY-MM-DD) holds files unchanged for the settle time "
+    "(SBM_SETTLE_SECONDS)"
 )
 
 
@@ -144,8 +145,15 @@ class DayGate:
     """An ingested delivery day as the publish gate sees it."""
 
     delivery_date: str
-    ingest: str  # which ingest of the day the raw layer holds (state.DayQuality.ingest)
+    # which ingest of the day the raw layer holds (state.DayQuality.ingest); "": none whole
+    ingest: str
     quality: DayQuality | None  # its stored data-quality outcome
+
+
+DAMAGED_DAY = (
+    "its files in the raw layer are damaged or missing: deliver its landing folder again, or "
+    "delete the state folder's raw/ to read every delivery day again"
+)
 
 
 def is_validated(day: DayGate, suite_version: str) -> bool:
@@ -158,7 +166,9 @@ def day_refusals(days: Sequence[DayGate], suite_version: str) -> list[str]:
     """Why the raw layer may not be published: days not validated as they are now, or failing."""
     reasons = []
     for day in days:
-        if not is_validated(day, suite_version):
+        if not day.ingest:
+            reasons.append(f"delivery day {day.delivery_date}: {DAMAGED_DAY}")
+        elif not is_validated(day, suite_version):
             reasons.append(
                 f"delivery day {day.delivery_date} has not been validated since its last ingest"
             )

@@ -234,9 +234,12 @@ def read_config_versions(paths: WarehousePaths) -> list[ConfigVersion]:
     for number, line in enumerate(lines, 1):
         try:
             versions.append(json.loads(line))
-        except json.JSONDecodeError:
+        except json.JSONDecodeError as exc:
             if number < len(lines):
-                raise
+                raise StateUnreadable(
+                    f"{path}, line {number}: not a JSON record ({exc.msg}): the configuration "
+                    "history is damaged; repair or remove that line"
+                ) from None
             # a last line torn by a crash while it was appended: that version was not applied
     return versions
 

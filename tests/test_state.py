@@ -73,3 +73,16 @@ def test_a_warehouse_held_read_write_elsewhere_is_unreadable_not_unpublished(tmp
     finally:
         holder.communicate("")
     assert state.read_publish_stamp(paths) == STAMP
+
+
+def test_a_damaged_configuration_history_names_its_file_and_line(tmp_path: Path):
+    """A torn last line (a crash while appending) is a version never applied; a bad line before
+    it is damage, reported with the file and the line instead of a bare JSON error."""
+    paths = WarehousePaths.for_warehouse(tmp_path / "w.duckdb")
+    paths.state.mkdir(parents=True)
+    first = {"version": 1, "hash": "a"}
+    paths.config_versions.write_text('{"version": 1, "hash": "a"}\n{"vers\n')
+    assert state.read_config_versions(paths) == [first]
+    paths.config_versions.write_text('{"version": 1, "hash": "a"}\nnot json\n{"version": 2}\n')
+    with pytest.raises(state.StateUnreadable, match=r"config_versions.jsonl, line 2: not a JSON"):
+        state.read_config_versions(paths)

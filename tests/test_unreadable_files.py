@@ -20,7 +20,10 @@ import pytest
 from conftest import file_digest, query, sbm
 
 from ingest.landing import LandingFile, UnreadableFile, day_files
-from ingest.raw_layer import ingest_day
+from ingest.raw_layer import ingest_day, read_manifest, scan_landing
+from orchestration.planner import DAMAGED_DAY
+from orchestration.quality.gate import gate_failures
+from orchestration.state import WarehousePaths
 
 DAY = "2026-11-20"
 GOOD = [
@@ -161,6 +164,57 @@ def test_a_file_still_being_written_is_left_for_the_next_run(tmp_path: Path):
     os.utime(new, (past, past))  # the writer finished a while ago
     settled = ingest_day(landing, DAY, raw, settle_seconds=30, log=lambda _: None)
     assert (settled.skipped, settled.accepted, settled.still_landing) == (False, 10, 0)
+
+
+def test_an_ingested_file_written_again_leaves_the_day_as_it_was_until_it_settles(
+    tmp_path: Path,
+):
+    """A file the day was read from is rewritten in place (modified just now): read now, the
+    day would lose that file's events. It is not pending, and an ingest keeps the day as it
+    was; once the file has settled the day is read again, whole."""
+    landing, raw = tmp_path / "landing", tmp_path / "raw"
+    (landing / DAY).mkdir(parents=True)
+    first_file, second_file = landing / DAY / "a.ndjson", landing / DAY / "b.ndjson"
+    first_file.write_bytes(_ndjson(GOOD[:5]))
+    second_file.write_bytes(_ndjson(GOOD[5:10]))
+    past = time.time() - 3600
+    for path in (first_file, second_file):
+        os.utime(path, (past, past))
+    assert ingest_day(landing, DAY, raw, settle_seconds=30, log=lambda _: None).accepted == 10
+
+    os.utime(second_file)  # being written again
+    assert scan_landing(landing, [DAY], raw, 30).pending == []
+    logged: list[str] = []
+    kept = ingest_day(landing, DAY, raw, settle_seconds=30, log=logged.append)
+    assert (kept.skipped, kept.accepted) == (True, 10)
+    assert any("being written again (2026-11-20/b.ndjson)" in line for line in logged)
+
+    os.utime(second_file, (past + 60, past + 60))  # settled: a changed file, the day is new
+    assert [p.delivery_date for p in scan_landing(landing, [DAY], raw, 30).pending] == [DAY]
+    again = ingest_day(landing, DAY, raw, settle_seconds=30, log=lambda _: None)
+    assert (again.skipped, again.accepted) == (False, 10)
+
+
+def test_a_damaged_raw_day_is_read_again_or_blocks_the_publish(tmp_path: Path):
+    """A day's Parquet deleted, or its manifest garbled, in the state folder: the day is read
+    again from its landing folder; with the landing folder gone too, the publish gate refuses
+    with the reason instead of publishing without the day."""
+    paths = WarehousePaths.for_warehouse(tmp_path / "w.duckdb")
+    landing, raw = tmp_path / "landing", paths.raw
+    (landing / DAY).mkdir(parents=True)
+    (landing / DAY / "a.ndjson").write_bytes(_ndjson(GOOD[:5]))
+    ingest_day(landing, DAY, raw, log=lambda _: None)
+    for damage in ("parquet", "manifest"):
+        if damage == "parquet":
+            (raw / "events" / DAY / "events.parquet").unlink()
+        else:
+            (raw / "manifest" / f"{DAY}.json").write_text("{bad")
+        assert read_manifest(raw, DAY) is None
+        assert [p.delivery_date for p in scan_landing(landing, [DAY], raw).pending] == [DAY]
+        assert gate_failures(paths, 0.05) == [f"delivery day {DAY}: {DAMAGED_DAY}"]
+        healed = ingest_day(landing, DAY, raw, log=lambda _: None)
+        assert (healed.skipped, healed.accepted) == (False, 5)
+        assert read_manifest(raw, DAY) is not None
 
 
 # --- end to end through the CLI -----------------------------------------------------------

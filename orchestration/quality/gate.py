@@ -25,10 +25,12 @@ def ingest_id(manifest: dict) -> str:
 
 
 def day_gates(paths: WarehousePaths) -> list[planner.DayGate]:
-    return [
-        planner.DayGate(day, ingest_id(read_manifest(paths.raw, day)), read_day_quality(paths, day))
-        for day in ingested_days(paths.raw)
-    ]
+    gates = []
+    for day in ingested_days(paths.raw):
+        manifest = read_manifest(paths.raw, day)  # None: the day's raw files are damaged
+        ingest = ingest_id(manifest) if manifest else ""
+        gates.append(planner.DayGate(day, ingest, read_day_quality(paths, day)))
+    return gates
 
 
 def gate_failures(paths: WarehousePaths, max_reject_ratio: float) -> list[str]:

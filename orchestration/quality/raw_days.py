@@ -162,7 +162,14 @@ def check_days(
     version = suite_version(max_reject_ratio)
     gates = {gate.delivery_date: gate for gate in day_gates(paths)}
     stored = {day: gate.quality for day, gate in gates.items()}
-    pending = [day for day, gate in gates.items() if not planner.is_validated(gate, version)]
+    for day, gate in gates.items():
+        if not gate.ingest:  # nothing whole to validate: the day fails until it is read again
+            stored[day] = DayQuality(day, False, 0.0, [planner.DAMAGED_DAY], "", version)
+    pending = [
+        day
+        for day, gate in gates.items()
+        if gate.ingest and not planner.is_validated(gate, version)
+    ]
     if not pending:
         return [stored[d] for d in gates], [], None
     frame = _frame(paths, {day: read_manifest(paths.raw, day) for day in pending})
