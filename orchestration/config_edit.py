@@ -26,14 +26,17 @@ _REMOVABLE = re.compile(
 
 
 def _setting(path: str) -> Any:
-    """A launchpad field for a scalar setting: its bounds, description and default shown from
-    the configuration's JSON Schema (left out, the current value stays)."""
+    """A launchpad field for a scalar setting: its description, bounds and default shown from
+    the configuration's JSON Schema (left out, the current value stays). The bounds are checked
+    with the rest of the document, so a value out of them is refused with its key path."""
     node = metrics_config.setting(path)
+    bounds = [f"min {node['minimum']}"] if "minimum" in node else []
+    bounds += [f"max {node['maximum']}"] if "maximum" in node else []
     return Field(
         default=None,
-        ge=node.get("minimum"),
-        le=node.get("maximum"),
-        description=f"{node['description'].rstrip('.')} (default {node['default']}).",
+        description=f"{node['description'].rstrip('.')} ("
+        + ", ".join([*bounds, f"default {node['default']}"])
+        + ").",
     )
 
 

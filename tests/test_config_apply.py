@@ -68,6 +68,20 @@ def test_applying_a_timeout_and_a_use_case_from_the_launchpad_equals_a_full_rebu
     defs, instance = build_definitions(pipeline), site.instance()
     assert _tick(pipeline).skip_message == "the marts are built with the configuration in effect"
 
+    # a value out of its bounds is refused as the rest of the document is: with its key path
+    too_short = {"policies": {"userSession": {"expireOnInactivityInMinutes": 0}}}
+    refused = defs.resolve_job_def("apply_config_job").execute_in_process(
+        run_config={"ops": {APPLY_OP: {"config": too_short}}},
+        instance=instance,
+        raise_on_error=False,
+    )
+    (failure,) = [e for e in refused.all_events if e.is_step_failure]
+    assert failure.step_failure_data.user_failure_data.description == (
+        "configuration not applied:\npolicies.userSession.expireOnInactivityInMinutes: "
+        "must be a positive integer, got 0"
+    )
+    assert not (site.state / "metrics-config.yaml").exists()
+
     edit = {
         "policies": {"userSession": {"expireOnInactivityInMinutes": 3}},
         "kpiDashboards": [
