@@ -324,7 +324,10 @@ def _config_show(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "backfill" and args.first > args.last:
+        parser.error(f"backfill range is empty: --from {args.first} is after --to {args.last}")
     try:
         if args.command == "config":
             if args.config_command == "validate":

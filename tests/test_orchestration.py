@@ -478,3 +478,11 @@ def test_backfill_rejects_a_range_outside_the_landing_folder(base_site: Site, tm
         check=False,
     )
     assert usage.returncode == 2 and "not a date (YYYY-MM-DD): yesterday" in usage.stderr
+    reversed_range = sbm(
+        "backfill", "--landing", base_site.landing, "--warehouse", tmp_path / "w.duckdb",
+        "--from", "2021-01-31", "--to", "2021-01-01", check=False,
+    )  # fmt: skip
+    assert reversed_range.returncode == 2
+    assert "backfill range is empty: --from 2021-01-31 is after --to 2021-01-01" in (
+        reversed_range.stderr
+    )
