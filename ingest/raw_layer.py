@@ -58,6 +58,11 @@ def rejects_glob(raw: Path) -> str:
     return str(raw / "rejects" / "*" / "*.parquet")
 
 
+def day_file(raw: Path, table: str, day: str) -> Path:
+    """A delivery day's Parquet file of `table` ("events" or "rejects")."""
+    return raw / table / day / f"{table}.parquet"
+
+
 def _manifest_dir(raw: Path) -> Path:
     return raw / "manifest"
 
@@ -74,8 +79,8 @@ def read_manifest(raw: Path, day: str) -> dict | None:
         manifest = json.loads(_manifest_path(raw, day).read_text())
     except (OSError, ValueError):
         return None
-    parquet = (raw / "events" / day / "events.parquet", raw / "rejects" / day / "rejects.parquet")
-    return manifest if isinstance(manifest, dict) and all(p.exists() for p in parquet) else None
+    whole = all(day_file(raw, table, day).exists() for table in ("events", "rejects"))
+    return manifest if isinstance(manifest, dict) and whole else None
 
 
 @dataclass(frozen=True)
@@ -280,14 +285,14 @@ def _ingest_listing(
             con,
             f"SELECT *, {date_sql} AS delivery_date, {ingested_sql} AS ingested_at "
             f"FROM ({accepted_sql}) ORDER BY occurred_at, event_id",
-            raw / "events" / day / "events.parquet",
+            day_file(raw, "events", day),
         )
         _copy_atomically(
             con,
             "SELECT source_file, line_number, reason, raw_line, "
             f"{date_sql} AS delivery_date FROM checked WHERE reason IS NOT NULL "
             "ORDER BY source_file, line_number",
-            raw / "rejects" / day / "rejects.parquet",
+            day_file(raw, "rejects", day),
         )
     finally:
         con.close()

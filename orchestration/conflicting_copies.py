@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import duckdb
 
-from ingest.raw_layer import read_since
+from ingest.raw_layer import day_file, events_glob, read_since
 from orchestration.planner import CopyConflicts
 from orchestration.publish import sql_str
 from orchestration.state import WarehousePaths
@@ -58,7 +58,7 @@ def conflicting_copies(paths: WarehousePaths) -> CopyConflicts:
         con.execute(
             f"""CREATE TEMP TABLE new AS
             SELECT event_id, {IDENTITY} AS identity, delivery_date
-            FROM read_parquet('{sql_str(events)}/*/*.parquet', union_by_name = true)
+            FROM read_parquet('{sql_str(events_glob(paths.raw))}', union_by_name = true)
             WHERE ingested_at > ?""",
             [watermark],
         )
@@ -90,7 +90,7 @@ def conflicting_copies(paths: WarehousePaths) -> CopyConflicts:
         }
         if not days:
             return CopyConflicts(moved, 0)
-        files = [str(events / day / "events.parquet") for day in sorted(days)]
+        files = [str(day_file(paths.raw, "events", day)) for day in sorted(days)]
         (replaced,) = con.execute(
             f"""SELECT count(*) FROM (
                 SELECT {COPY} FROM {stored}

@@ -54,6 +54,11 @@ class RunSummary:
     tables: dict[str, int] = field(default_factory=dict)
 
 
+def _some(names: list[str], shown: int) -> str:
+    """The first `shown` of `names`, and "..." when there are more."""
+    return ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
+
+
 def _supported_range() -> str:
     return f"{PARTITIONS_START_DATE} .. {latest_delivery_day()}"
 
@@ -193,15 +198,12 @@ def _landing_days(pipeline: PipelineResource, log: Callable[[str], None]) -> lis
     if stray := stray_entries(pipeline.landing):
         log(
             f"warning: {len(stray)} entr{'y' if len(stray) == 1 else 'ies'} in the landing "
-            "folder not read (not a delivery-day folder YYYY-MM-DD): "
-            + ", ".join(stray[:5])
-            + (", ..." if len(stray) > 5 else "")
+            f"folder not read (not a delivery-day folder YYYY-MM-DD): {_some(stray, 5)}"
         )
     if outside := outside_partitions(days):
         log(
             f"warning: ignoring {len(outside)} delivery-day folder(s) outside the supported "
-            f"range {_supported_range()}: {', '.join(outside[:5])}"
-            + (", ..." if len(outside) > 5 else "")
+            f"range {_supported_range()}: {_some(outside, 5)}"
         )
         days = [d for d in days if d not in outside]
     if not days:
@@ -251,8 +253,7 @@ def _run(
     if landing := scan.still_landing:
         log(
             f"{len(landing)} landing file(s) modified in the last {pipeline.settle_seconds:g} s "
-            f"are still being written and are left for the next run: {', '.join(landing[:3])}"
-            + (", ..." if len(landing) > 3 else "")
+            f"are still being written and are left for the next run: {_some(landing, 3)}"
         )
     pending = [p.delivery_date for p in scan.pending]
     published = lambda: _is_published(pipeline, log)  # noqa: E731 (asked only when nothing is new)

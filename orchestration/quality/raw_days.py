@@ -19,7 +19,7 @@ import duckdb
 import great_expectations.expectations as gxe
 import pandas as pd
 
-from ingest.raw_layer import read_manifest
+from ingest.raw_layer import day_file, read_manifest
 from ingest.validate import EVENT_TYPES
 from orchestration import planner
 from orchestration.quality.gate import day_gates, suite_version
@@ -77,7 +77,7 @@ def _expectations(max_reject_ratio: float) -> list:
 
 def _measure(con: duckdb.DuckDBPyConnection, paths: WarehousePaths, day: str) -> dict:
     """One day's row of the frame GX validates: what the expectations look at, from DuckDB."""
-    parquet = str(paths.raw / "events" / day / "events.parquet")
+    parquet = str(day_file(paths.raw, "events", day))
     described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [parquet]).fetchall()
     types = ", ".join(f"'{t}'" for t in EVENT_TYPES)
     values = {"types": types, "day": date.fromisoformat(day)}
