@@ -12,7 +12,6 @@ import re
 from typing import Any
 
 import dagster as dg
-import yaml
 from pydantic import Field
 
 from orchestration import metrics_config
@@ -174,10 +173,11 @@ def edited(current: MetricsConfig | None, edit: ConfigurationEdit) -> MetricsCon
     document); ConfigError names every problem of the result."""
     if edit.document is not None or current is None:
         try:
-            base = parse_config(yaml.safe_load(edit.document or "")).document  # JSON is YAML
-        except yaml.YAMLError as exc:
-            first_line = str(exc).splitlines()[0]
-            raise ConfigError([f"document: not valid YAML or JSON: {first_line}"]) from None
+            pasted = metrics_config.parse_text(edit.document or "")  # JSON is YAML
+        except ConfigError as exc:
+            reason = exc.errors[0].removeprefix("not valid YAML: ")
+            raise ConfigError([f"document: not valid YAML or JSON: {reason}"]) from None
+        base = parse_config(pasted).document
     else:
         base = copy.deepcopy(current.document)
     patch = edit.patch()

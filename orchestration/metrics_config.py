@@ -347,6 +347,49 @@ def parse_config(doc: Any) -> MetricsConfig:
     )
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _RepeatedKey(ValueError):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error: the
+    last value would win silently (a setting edited at the top of a file, and again below)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+                continue  # `<<: *anchor` merges; a list or map as a key is refused later
+            key, line = self.construct_object(key_node), key_node.start_mark.line + 1
+            if key in lines:
+                raise _RepeatedKey(f"key {key!r} given twice (lines {lines[key]} and {line})")
+            lines[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise _RepeatedKey(f"key {key!r} given twice in one object")
+        document[key] = value
+    return document
+
+
+def parse_text(text: str, kind: str = "YAML") -> Any:
+    """The document in `text`, JSON (`kind="JSON"`) or YAML (JSON is YAML too). A key given
+    twice in one mapping is refused, not resolved to its last value."""
+    try:
+        if kind == "JSON":
+            return json.loads(text, object_pairs_hook=_unique_pairs)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader
+    except (json.JSONDecodeError, yaml.YAMLError, _RepeatedKey) as exc:
+        raise ConfigError([f"not valid {kind}: {str(exc).splitlines()[0]}"]) from None
+
+
 def read_document(path: Path) -> Any:
     """The parsed JSON (`.json`) or YAML (anything else) at `path`. The errors do not name the
     file, as the document's own do not: the caller does."""
@@ -356,11 +399,7 @@ def read_document(path: Path) -> Any:
         raise ConfigError([f"cannot read the configuration: {exc.strerror}"]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([f"not UTF-8 text (byte {exc.start}); save it as UTF-8"]) from None
-    try:
-        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        kind = "JSON" if path.suffix == ".json" else "YAML"
-        raise ConfigError([f"not valid {kind}: {str(exc).splitlines()[0]}"]) from None
+    return parse_text(text, "JSON" if path.suffix == ".json" else "YAML")
 
 
 def load_config(path: Path | None) -> MetricsConfig:

@@ -234,6 +234,10 @@ def test_a_launchpad_edit_changes_only_what_it_names() -> None:
         ({"remove": ["kpiDashboards[nope]"]}, "remove: no dashboard with alias 'nope'"),
         ({"remove": ["useCases[x]"]}, "remove: 'useCases[x]' is not kpiDashboards[alias] or"),
         ({"document": "kpiDashboards: [{alias: x"}, "document: not valid YAML or JSON"),
+        (
+            {"document": '{"timezone": "UTC", "timezone": "Europe/Dublin"}'},
+            "document: not valid YAML or JSON: key 'timezone' given twice (lines 1 and 1)",
+        ),
     ],
 )
 def test_an_invalid_launchpad_edit_is_refused_naming_the_key(edit: dict, message: str) -> None:

@@ -500,3 +500,31 @@ def test_a_document_must_be_utf8_and_may_start_with_a_byte_order_mark(tmp_path: 
         marked = tmp_path / f"marked.{suffix}"
         marked.write_text(text, encoding="utf-8-sig")
         assert load_config(marked).document["timezone"] == "Europe/Dublin"
+
+
+def test_a_key_given_twice_is_refused_with_its_lines(tmp_path: Path) -> None:
+    """A setting edited at the top of a file and again below: the last value would win
+    silently, so the document is refused, naming the key (and in YAML both lines). Anchors
+    merged with `<<` are not repeats."""
+    yaml_doc = tmp_path / "twice.yaml"
+    yaml_doc.write_text(
+        "policies:\n  userSession:\n    expireOnInactivityInMinutes: 10\n"
+        "  userSession:\n    expireOnInactivityInMinutes: 30\n"
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_config(yaml_doc)
+    assert refused.value.errors == ["not valid YAML: key 'userSession' given twice (lines 2 and 4)"]
+    json_doc = tmp_path / "twice.json"
+    json_doc.write_text('{"timezone": "UTC", "timezone": "Europe/Dublin"}')
+    with pytest.raises(ConfigError) as refused:
+        load_config(json_doc)
+    assert refused.value.errors == ["not valid JSON: key 'timezone' given twice in one object"]
+    merged = tmp_path / "merged.yaml"
+    merged.write_text(
+        "x-hours: &hours {monday: 09-17}\n"
+        "kpiDashboards:\n"
+        "  - {alias: a, resourceName: bot-a, useCases: [], businessHours: {<<: *hours}}\n"
+    )
+    with pytest.raises(ConfigError) as refused:  # x-hours is not a key of the schema ...
+        load_config(merged)
+    assert all("given twice" not in e for e in refused.value.errors)  # ... and not a repeat
