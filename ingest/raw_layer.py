@@ -94,6 +94,7 @@ class PendingDay:
 class LandingScan:
     pending: list[PendingDay]  # days whose landing files differ from what the raw layer holds
     still_landing: list[str]  # files modified less than `settle_seconds` ago ("DAY/name")
+    settles_at: float = 0.0  # when the last of them will have settled (epoch seconds; 0: none)
 
 
 def _rewritten(listing: DayListing, manifest: dict | None) -> list[str]:
@@ -108,10 +109,11 @@ def scan_landing(
 ) -> LandingScan:
     """One listing of the landing folder: the pending delivery days (files still being written
     left out: a day with nothing else new is not pending yet) and the files still landing."""
-    pending, writing = [], []
+    pending, writing, last_change_ns = [], [], 0
     for day in days:
         listing = day_files(landing, day, settle_seconds)
         writing += [f.relative for f in listing.still_landing]
+        last_change_ns = max([last_change_ns, *(f.mtime_ns for f in listing.still_landing)])
         manifest = read_manifest(raw, day)
         if not listing.files and manifest is None:
             continue  # nothing to read yet
@@ -120,7 +122,8 @@ def scan_landing(
         if (manifest or {}).get("fingerprint") != listing.fingerprint:
             newest = max((f.mtime_ns for f in listing.files), default=0)
             pending.append(PendingDay(day, listing.fingerprint, newest))
-    return LandingScan(pending, writing)
+    settles_at = last_change_ns / 1e9 + settle_seconds if writing else 0.0
+    return LandingScan(pending, writing, settles_at)
 
 
 def ingested_days(raw: Path) -> list[str]:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from orchestration.settings import (
     MAX_REJECT_RATIO,
+    SETTLE_SECONDS,
+    SETTLE_WAIT_SECONDS,
     SettingsError,
     engine_from_env,
     max_reject_ratio_from_env,
@@ -99,7 +101,11 @@ def _parser() -> argparse.ArgumentParser:
         "run",
         help="process what is new in the landing folder into the warehouse",
         description="Ingest new landing files, rebuild the marts, check them and publish the "
-        "warehouse atomically. Exits 0 only when the published warehouse is complete.",
+        "warehouse atomically. Exits 0 only when the published warehouse is complete. A "
+        f"landing file changed in the last {SETTLE_SECONDS.env_var} (default "
+        f"{SETTLE_SECONDS.default:g}) is still being written: the run waits until it has settled, "
+        f"at most {SETTLE_WAIT_SECONDS.env_var} (default {SETTLE_WAIT_SECONDS.default:g}), "
+        "else fails.",
     )
     _warehouse_arguments(run)
     run.add_argument(
@@ -190,6 +196,7 @@ def _run(args: argparse.Namespace) -> int:
     try:  # before the definitions are imported: they read the same settings
         from_env = max_reject_ratio_from_env()
         settle_seconds = settle_seconds_from_env()
+        settle_wait_seconds = SETTLE_WAIT_SECONDS.from_env()
         engine = engine_from_env()
     except SettingsError as exc:
         _err(str(exc))
@@ -205,6 +212,7 @@ def _run(args: argparse.Namespace) -> int:
         "log": _progress,
         "max_reject_ratio": from_env if args.max_reject_ratio is None else args.max_reject_ratio,
         "settle_seconds": settle_seconds,
+        "settle_wait_seconds": settle_wait_seconds,
         "engine": engine,
     }
     try:

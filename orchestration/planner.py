@@ -276,7 +276,7 @@ def plan_cli_run(
 ) -> RunPlan:
     """`servisbot-metrics run`: ingest the new or changed days, then build and publish; with
     nothing new, build only when asked or when the published warehouse is not up to date, and
-    never when nothing has been ingested (every landing file still being written)."""
+    never when nothing has been ingested (no day folder holds a landing file yet)."""
     if pending:
         return RunPlan(
             "refresh_job",
@@ -291,6 +291,17 @@ def plan_cli_run(
             "build_job", (), "building marts (dbt build), checking and publishing the warehouse"
         )
     return RunPlan(None, (), "nothing new since the last run; the published warehouse is unchanged")
+
+
+def landing_wait(settles_at: float, now: float, waited: float, wait_limit: float) -> float | None:
+    """How long a CLI run waits before it lists the landing folder again: 0 when no file is
+    still being written (`settles_at` 0), else until the last one will have settled (`run`
+    processes everything that has landed, and a file is read only once it has settled). None
+    when that would take the run past `wait_limit` seconds of waiting in all: it fails."""
+    if not settles_at:
+        return 0.0
+    wait = max(settles_at - now, 0.05)  # a file changed again at once: list again soon
+    return wait if waited + wait <= wait_limit else None
 
 
 @dataclass(frozen=True)

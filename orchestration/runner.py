@@ -12,6 +12,7 @@ writer lock, which runs launched from Dagster (the UI, the sensor, the schedule)
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import dagster as dg
 import duckdb
 
 from ingest.landing import delivery_days, stray_entries
-from ingest.raw_layer import ingested_days, raw_layer_digest, scan_landing
+from ingest.raw_layer import LandingScan, ingested_days, raw_layer_digest, scan_landing
 from orchestration import dbt_code, planner, state
 from orchestration.instance import instance_for
 from orchestration.keys import (
@@ -38,7 +39,7 @@ from orchestration.publish import REQUIRED_TABLES, replace_refusal
 from orchestration.quality.gate import suite_version
 from orchestration.resources import PipelineResource
 from orchestration.run_workers import fail_dead_runs, process_identity
-from orchestration.settings import ENGINES, PARTITIONS_START_DATE
+from orchestration.settings import ENGINES, PARTITIONS_START_DATE, SETTLE_WAIT_SECONDS
 from orchestration.state import WarehousePaths
 
 
@@ -224,13 +225,15 @@ def run_pipeline(
     max_reject_ratio: float | None = None,
     settle_seconds: float | None = None,
     engine: str = ENGINES[0],
+    settle_wait_seconds: float = SETTLE_WAIT_SECONDS.default,
 ) -> RunSummary:
     pipeline = _pipeline(
         landing, warehouse, config, state_dir, max_reject_ratio, settle_seconds, engine
     )
     days = _landing_days(pipeline, log)
     with _one_command_at_a_time(pipeline.paths, log):
-        return _run(pipeline, days, log, full_refresh)
+        scan = _settled_scan(pipeline, days, settle_wait_seconds, log)
+        return _run(pipeline, days, scan, log, full_refresh)
 
 
 def _one_command_at_a_time(
@@ -242,19 +245,42 @@ def _one_command_at_a_time(
     )
 
 
+def _settled_scan(
+    pipeline: PipelineResource, days: list[str], wait_limit: float, log: Callable[[str], None]
+) -> LandingScan:
+    """The landing folder's days once none of their files is still being written: the run
+    waits for them to settle (planner.landing_wait), and fails naming them if that would take
+    more than `wait_limit` seconds."""
+    waited = 0.0
+    while True:
+        scan = scan_landing(pipeline.landing, days, pipeline.paths.raw, pipeline.settle_seconds)
+        wait = planner.landing_wait(scan.settles_at, time.time(), waited, wait_limit)
+        files = f"{len(scan.still_landing)} landing file(s) still being written (changed in the "
+        files += f"last {pipeline.settle_seconds:g} s): {_some(scan.still_landing, 3)}"
+        if wait is None:
+            raise RunError(
+                f"{files}; they would settle after the {wait_limit:g} s a run waits "
+                f"({SETTLE_WAIT_SECONDS.env_var}). Run again once they are complete, or with "
+                "SBM_SETTLE_SECONDS=0 to read them as they are"
+            )
+        if not wait:
+            return scan
+        log(f"waiting {wait:.1f} s for {files}")
+        time.sleep(wait)
+        waited += wait
+
+
 def _run(
-    pipeline: PipelineResource, days: list[str], log: Callable[[str], None], full_refresh: bool
+    pipeline: PipelineResource,
+    days: list[str],
+    scan: LandingScan,
+    log: Callable[[str], None],
+    full_refresh: bool,
 ) -> RunSummary:
     paths = pipeline.paths
     summary = RunSummary(days_seen=len(days))
     instance = instance_for(paths.dagster_home)
     fail_dead_runs(instance)
-    scan = scan_landing(pipeline.landing, days, paths.raw, pipeline.settle_seconds)
-    if landing := scan.still_landing:
-        log(
-            f"{len(landing)} landing file(s) modified in the last {pipeline.settle_seconds:g} s "
-            f"are still being written and are left for the next run: {_some(landing, 3)}"
-        )
     pending = [p.delivery_date for p in scan.pending]
     published = lambda: _is_published(pipeline, log)  # noqa: E731 (asked only when nothing is new)
     plan = planner.plan_cli_run(
@@ -284,6 +310,7 @@ def backfill_pipeline(
     max_reject_ratio: float | None = None,
     settle_seconds: float | None = None,
     engine: str = ENGINES[0],
+    settle_wait_seconds: float = SETTLE_WAIT_SECONDS.default,
 ) -> RunSummary:
     """Re-ingest every delivery day in [first, last] (both included), rebuild and publish."""
     pipeline = _pipeline(
@@ -297,6 +324,7 @@ def backfill_pipeline(
     if not days:
         raise RunError(f"no delivery-day folders between {first} and {last} in {pipeline.landing}")
     with _one_command_at_a_time(pipeline.paths, log):
+        _settled_scan(pipeline, days, settle_wait_seconds, log)
         return _backfill(pipeline, days, log)
 
 

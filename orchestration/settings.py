@@ -12,6 +12,8 @@ Environment variables (read only by `PipelineResource.from_env`, for `dagster de
                       (MAX_REJECT_RATIO below: its default and bounds)
     SBM_SETTLE_SECONDS  a landing file modified less than this many seconds ago is still being
                       written: no run reads it yet (SETTLE_SECONDS below; 0 reads everything)
+    SBM_SETTLE_WAIT_SECONDS  how long a CLI run waits for landing files still being written
+                      before it fails naming them (SETTLE_WAIT_SECONDS below; 0 fails at once)
     SBM_ENGINE        the engine dbt builds the models with: duckdb (default) or spark
                       (orchestration/engines.py; a Spark cluster: SBM_SPARK_METHOD=thrift,
                       SBM_SPARK_HOST, SBM_SPARK_PORT, read by dbt_project/profiles.yml)
@@ -86,6 +88,8 @@ class NumberSetting:
 MAX_REJECT_RATIO = NumberSetting("SBM_MAX_REJECT_RATIO", default=0.05, low=0, high=1)
 # a landing file modified less than this many seconds ago is still being written
 SETTLE_SECONDS = NumberSetting("SBM_SETTLE_SECONDS", default=10.0, low=0, high=86400)
+# a CLI run waits this long at most for the landing files still being written to settle
+SETTLE_WAIT_SECONDS = NumberSetting("SBM_SETTLE_WAIT_SECONDS", default=300.0, low=0, high=86400)
 
 
 def max_reject_ratio_from_env() -> float:

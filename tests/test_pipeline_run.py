@@ -317,11 +317,15 @@ def test_missing_landing_folder_is_a_one_line_error(tmp_path: Path):
     assert not (tmp_path / "w.duckdb").exists()
 
 
-def test_a_first_run_with_every_file_still_being_written_builds_nothing(tmp_path: Path):
+def test_a_file_that_would_not_settle_in_time_fails_the_run_before_anything_is_read(
+    tmp_path: Path,
+):
     """A first run while the only landing file is still being written (changed less than
-    SBM_SETTLE_SECONDS ago): the run reads nothing, says so, builds nothing (a build would have
-    no input) and succeeds; the file is left for the next run. A day folder outside the
-    supported dates is left too, with a warning, and blocks nothing."""
+    SBM_SETTLE_SECONDS ago) and would settle only after SBM_SETTLE_WAIT_SECONDS: the run fails
+    at once naming the file (it cannot publish everything that landed), and reads, builds and
+    publishes nothing. A day folder outside the supported dates is left, with a warning; other
+    stray entries are named. Day folders without landing files: nothing to build, and the run
+    says so and succeeds."""
     landing, warehouse = tmp_path / "landing", tmp_path / "w.duckdb"
     (landing / "2026-11-20").mkdir(parents=True)
     (landing / "2026-11-20" / "batch.ndjson").write_text('{"event_id": "e1"}\n')
@@ -338,12 +342,16 @@ def test_a_first_run_with_every_file_still_being_written_builds_nothing(tmp_path
             "--warehouse",
             warehouse,
             *extra,
-            env={"SBM_SETTLE_SECONDS": "3600"},
+            env={"SBM_SETTLE_SECONDS": "3600", "SBM_SETTLE_WAIT_SECONDS": "60"},
+            check=False,
         )
-        assert "1 landing file(s) modified in the last 3600 s are still being written" in (
-            result.stderr
+        assert result.returncode == 1
+        assert result.stderr.splitlines()[-1] == (
+            "servisbot-metrics: error: 1 landing file(s) still being written (changed in the "
+            "last 3600 s): 2026-11-20/batch.ndjson; they would settle after the 60 s a run "
+            "waits (SBM_SETTLE_WAIT_SECONDS). Run again once they are complete, or with "
+            "SBM_SETTLE_SECONDS=0 to read them as they are"
         )
-        assert NOTHING_INGESTED in result.stderr
         assert "warning: ignoring 1 delivery-day folder(s) outside the supported range " in (
             result.stderr
         )
@@ -351,9 +359,13 @@ def test_a_first_run_with_every_file_still_being_written_builds_nothing(tmp_path
             "warning: 2 entries in the landing folder not read (not a delivery-day folder "
             "YYYY-MM-DD): 20261121, notes.txt\n"
         ) in result.stderr
-        assert "0 of 1 delivery day(s) ingested; nothing published" in result.stderr
         assert not warehouse.exists()
         assert not list(tmp_path.glob("w.state/raw/manifest/*.json"))  # nothing half-read
+    (landing / "2026-11-20" / "batch.ndjson").unlink()  # a day folder with no landing file
+    result = sbm("run", "--landing", landing, "--warehouse", warehouse)
+    assert NOTHING_INGESTED in result.stderr
+    assert "0 of 1 delivery day(s) ingested; nothing published" in result.stderr
+    assert not warehouse.exists()
 
 
 def test_a_warehouse_path_the_pipeline_cannot_publish_is_refused_before_any_work(tmp_path: Path):

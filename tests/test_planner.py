@@ -190,13 +190,24 @@ def test_cli_plan():
 
 
 def test_nothing_ingested_means_nothing_to_build_even_when_asked():
-    """Every landing file still being written on a first run: a build would have no input."""
+    """No delivery day ingested yet (day folders without landing files, or a build_job launched
+    while every file is still being written): a build would have no input."""
     for full_refresh in (False, True):
         plan = planner.plan_cli_run([], 5, full_refresh, lambda: False, [])
         assert (plan.job, plan.message) == (None, planner.NOTHING_INGESTED)
     first = planner.plan_cli_run(["2026-11-02"], 5, False, lambda: False, [])
     assert first.job == "refresh_job"
     assert planner.empty_build_refusal(["2026-11-02"]) is None
+
+
+def test_a_cli_run_waits_until_the_files_still_being_written_have_settled_or_fails():
+    now = 10_000.0
+    assert planner.landing_wait(0.0, now, 0, 300) == 0  # nothing still being written
+    assert planner.landing_wait(now + 7.5, now, 0, 300) == 7.5
+    assert planner.landing_wait(now - 1, now, 0, 300) == 0.05  # changed again: list soon
+    assert planner.landing_wait(now + 7.5, now, 295, 300) is None  # past the limit in all
+    assert planner.landing_wait(now + 3600, now, 0, 300) is None  # would never make it
+    assert planner.landing_wait(now + 1, now, 0, 0) is None  # a limit of 0 fails at once
 
 
 class _Pending:

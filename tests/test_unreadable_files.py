@@ -291,7 +291,9 @@ def test_cli_gate_counts_a_large_unreadable_file(landing: Path, tmp_path: Path):
         (landing / day).unlink(missing_ok=True)
 
 
-def test_cli_leaves_a_file_still_being_written(landing: Path, tmp_path: Path):
+def test_cli_waits_for_a_file_still_being_written_then_reads_it(landing: Path, tmp_path: Path):
+    """`run` processes everything that landed: a file changed less than SBM_SETTLE_SECONDS
+    ago is not read half-written, the run waits until it has settled, says so, and reads it."""
     warehouse = tmp_path / "wh.duckdb"
     day = sorted(p.name for p in landing.iterdir())[-1]
     fresh = landing / day / "arriving.ndjson"
@@ -299,12 +301,15 @@ def test_cli_leaves_a_file_still_being_written(landing: Path, tmp_path: Path):
     try:
         result = sbm(
             "run", "--landing", landing, "--warehouse", warehouse,
-            env={"SBM_SETTLE_SECONDS": "120"},
+            env={"SBM_SETTLE_SECONDS": "3"},
         )  # fmt: skip
-        (left,) = [line for line in result.stderr.splitlines() if "still being written" in line]
-        assert "1 landing file(s) modified in the last 120 s" in left
-        assert f"{day}/arriving.ndjson" in left
+        (waited,) = [line for line in result.stderr.splitlines() if "still being written" in line]
+        assert waited.startswith("waiting ")
+        assert waited.endswith(
+            f" s for 1 landing file(s) still being written (changed in the last 3 s): "
+            f"{day}/arriving.ndjson"
+        )
         assert query(warehouse, "SELECT count(*) FROM marts.fct_impressions WHERE "
-                     "impression_id IN ('e0', 'e1', 'e2')") == [(0,)]  # fmt: skip
+                     "impression_id IN ('e0', 'e1', 'e2')") == [(3,)]  # fmt: skip
     finally:
         fresh.unlink()
