@@ -173,10 +173,9 @@ def edited(current: MetricsConfig | None, edit: ConfigurationEdit) -> MetricsCon
     document); ConfigError names every problem of the result."""
     if edit.document is not None or current is None:
         try:
-            pasted = metrics_config.parse_text(edit.document or "")  # JSON is YAML
+            pasted = metrics_config.parse_text(edit.document or "", "YAML or JSON")
         except ConfigError as exc:
-            reason = exc.errors[0].removeprefix("not valid YAML: ")
-            raise ConfigError([f"document: not valid YAML or JSON: {reason}"]) from None
+            raise ConfigError([f"document: {exc.errors[0]}"]) from None
         base = parse_config(pasted).document
     else:
         base = copy.deepcopy(current.document)

@@ -380,8 +380,9 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def parse_text(text: str, kind: str = "YAML") -> Any:
-    """The document in `text`, JSON (`kind="JSON"`) or YAML (JSON is YAML too). A key given
-    twice in one mapping is refused, not resolved to its last value."""
+    """The document in `text`: JSON when `kind` is "JSON", else YAML (which reads JSON too;
+    `kind` names it in the error). A key given twice in one mapping is refused, not resolved
+    to its last value."""
     try:
         if kind == "JSON":
             return json.loads(text, object_pairs_hook=_unique_pairs)

@@ -39,7 +39,12 @@ from orchestration.publish import REQUIRED_TABLES, replace_refusal
 from orchestration.quality.gate import suite_version
 from orchestration.resources import PipelineResource
 from orchestration.run_workers import fail_dead_runs, process_identity
-from orchestration.settings import ENGINES, PARTITIONS_START_DATE, SETTLE_WAIT_SECONDS
+from orchestration.settings import (
+    ENGINES,
+    PARTITIONS_START_DATE,
+    SETTLE_SECONDS,
+    SETTLE_WAIT_SECONDS,
+)
 from orchestration.state import WarehousePaths
 
 
@@ -255,16 +260,16 @@ def _settled_scan(
     while True:
         scan = scan_landing(pipeline.landing, days, pipeline.paths.raw, pipeline.settle_seconds)
         wait = planner.landing_wait(scan.settles_at, time.time(), waited, wait_limit)
+        if wait == 0:
+            return scan
         files = f"{len(scan.still_landing)} landing file(s) still being written (changed in the "
         files += f"last {pipeline.settle_seconds:g} s): {_some(scan.still_landing, 3)}"
         if wait is None:
             raise RunError(
                 f"{files}; they would settle after the {wait_limit:g} s a run waits "
                 f"({SETTLE_WAIT_SECONDS.env_var}). Run again once they are complete, or with "
-                "SBM_SETTLE_SECONDS=0 to read them as they are"
+                f"{SETTLE_SECONDS.env_var}=0 to read them as they are"
             )
-        if not wait:
-            return scan
         log(f"waiting {wait:.1f} s for {files}")
         time.sleep(wait)
         waited += wait
