@@ -308,6 +308,9 @@ def _config_show(args: argparse.Namespace) -> int:
         _err(f"{args.file}: {exc} (see: servisbot-metrics config validate {args.file})")
         return EXIT_FAILED
     if args.warehouse:
+        if not args.warehouse.is_file():
+            _err(f"warehouse not found: {args.warehouse}")
+            return EXIT_FAILED
         paths = WarehousePaths.for_warehouse(args.warehouse, args.state_dir)
         # what the published numbers were built with (a newer version may not be built yet)
         try:

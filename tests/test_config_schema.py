@@ -324,6 +324,11 @@ def test_the_launchpad_shows_the_schemas_bounds_and_the_document_check_applies_t
 
 
 def test_config_show_dbt_vars_gives_dbt_what_the_pipeline_passes(tmp_path: Path) -> None:
+    missing = cli("config", "show", "--warehouse", tmp_path / "nope.duckdb")
+    assert missing.returncode == 1
+    assert missing.stderr == (
+        f"servisbot-metrics: error: warehouse not found: {tmp_path / 'nope.duckdb'}\n"
+    )
     shown = cli("config", "show", DEMO_CONFIG, "--dbt-vars")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout) == load_config(DEMO_CONFIG).dbt_vars()

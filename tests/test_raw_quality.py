@@ -127,7 +127,10 @@ def test_a_day_with_too_many_rejected_lines_fails_on_its_reject_ratio(tmp_path: 
 
     (quality,), _, _ = check_days(paths, 0.05, lambda _: None)
     assert not quality.passed and quality.reject_ratio == 0.1
-    assert quality.failures == ["2 of 20 lines rejected (10.0%), more than the maximum 5.0%"]
+    assert quality.failures == [
+        "2 of 20 lines rejected (10.0%), more than the maximum 5.0% (re-deliver the day, or "
+        "raise the maximum: --max-reject-ratio, SBM_MAX_REJECT_RATIO)"
+    ]
 
     (accepted,), validated, _ = check_days(paths, 0.2, lambda _: None)  # a new suite version
     assert validated == [day] and accepted.passed

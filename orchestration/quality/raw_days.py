@@ -24,6 +24,7 @@ from ingest.validate import EVENT_TYPES
 from orchestration import planner
 from orchestration.quality.gate import day_gates, suite_version
 from orchestration.quality.gx_project import GxProject
+from orchestration.settings import MAX_REJECT_RATIO
 from orchestration.state import DayQuality, WarehousePaths, write_day_quality
 
 SUITE = "raw_delivery_days"
@@ -145,7 +146,9 @@ def _day_failures(frame: pd.DataFrame, outcome, max_reject_ratio: float) -> dict
                     0,
                     f"{int(line['rejected']):,} of {int(line['lines']):,} lines rejected "
                     f"({line['reject_ratio']:.1%}), more than the maximum {max_reject_ratio:.1%}"
-                    + unreadable,
+                    + unreadable
+                    + f" (re-deliver the day, or raise the maximum: --max-reject-ratio, "
+                    f"{MAX_REJECT_RATIO.env_var})",
                 )
             else:
                 value = row[expectation.column]
