@@ -17,6 +17,8 @@ Environment variables (read only by `PipelineResource.from_env`, for `dagster de
     SBM_ENGINE        the engine dbt builds the models with: duckdb (default) or spark
                       (orchestration/engines.py; a Spark cluster: SBM_SPARK_METHOD=thrift,
                       SBM_SPARK_HOST, SBM_SPARK_PORT, read by dbt_project/profiles.yml)
+    SBM_SPARK_JAVA_OPTIONS  more JVM options for a local Spark session (dbt_project/profiles.yml),
+                      e.g. SPARK_SMALL_DATA_JAVA_OPTIONS below
     SBM_DAGSTER_POSTGRES_URL  when set, Dagster's run history lives in this PostgreSQL database
                       instead of SQLite in the state folder (see orchestration/instance.py)
 """
@@ -39,6 +41,11 @@ DBT_EXECUTABLE_ENV = "SBM_DBT_EXECUTABLE"
 # dbt-spark's dbt, in the Spark environment (spark/: its own locked environment, `make setup`)
 SPARK_DBT_EXECUTABLE = str(REPO_ROOT / "spark" / ".venv" / "bin" / "dbt")
 ENGINES = ("duckdb", "spark")  # the first is the default
+# JVM options for a local Spark session on small data (SBM_SPARK_JAVA_OPTIONS; the test suite's):
+# a build there is some 185 Spark jobs of under a second each, whose CPU goes mostly to the JIT's
+# optimizing compiler and the parallel garbage collector's threads. The quick compiler alone and
+# the serial collector cut a demo-sized build's CPU time by about 30% (benchmarks/README.md).
+SPARK_SMALL_DATA_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 PARTITIONS_START_DATE = "2020-01-01"  # the oldest delivery day the pipeline accepts
 PUBLISHED_SCHEMAS = ("marts", "audit")
 # DuckDB's memory in the publish (its default is 80% of the machine's): a first publish reads every

@@ -19,6 +19,8 @@ import duckdb
 import pytest
 from conftest import DEMO_CONFIG, Site, days_of, published_tables, query, sbm
 
+from orchestration.settings import SPARK_SMALL_DATA_JAVA_OPTIONS
+
 # Minutes each (a Spark session per dbt command): in `make test`, not in `make check`.
 pytestmark = pytest.mark.spark
 
@@ -156,7 +158,7 @@ def _run(site: Site, engine: str, *extra: object) -> None:
         "--warehouse",
         site.warehouse,
         *extra,
-        env={"SBM_ENGINE": engine},
+        env={"SBM_ENGINE": engine, "SBM_SPARK_JAVA_OPTIONS": SPARK_SMALL_DATA_JAVA_OPTIONS},
     )
 
 
