@@ -24,8 +24,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT
+
+T = TypeVar("T")
 
 
 def _busy_cpu_seconds() -> float:
@@ -34,10 +37,11 @@ def _busy_cpu_seconds() -> float:
     return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
-def _timed(step: Callable[[], None]) -> tuple[float, float]:
+def _timed(step: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[T, float, float]:
+    """`step(*args, **kwargs)`'s result, wall seconds and the machine's busy CPU seconds."""
     wall, cpu = time.monotonic(), _busy_cpu_seconds()
-    step()
-    return time.monotonic() - wall, _busy_cpu_seconds() - cpu
+    result = step(*args, **kwargs)
+    return result, time.monotonic() - wall, _busy_cpu_seconds() - cpu
 
 
 def main() -> int:
@@ -48,29 +52,24 @@ def main() -> int:
     sys.path.insert(0, str(args.server_from))
     import dbt_forkserver
 
-    servers: list = []
-    wall, cpu = _timed(lambda: servers.append(dbt_forkserver.Server()))
+    server, wall, cpu = _timed(dbt_forkserver.Server)
     print(f"server start: {wall:.1f} s wall, {cpu:.1f} CPU-s")
-    launcher = str(servers[0].launcher)
     cpus = []
     try:
         with tempfile.TemporaryDirectory() as scratch:
             for n in range(args.parses):
                 state = Path(scratch) / f"state{n}"
-
-                def parse(state: Path = state) -> None:
-                    subprocess.run(
-                        [launcher, "parse", "--quiet", "--vars",
-                         json.dumps({"state_dir": str(state)}), "--target-path",
-                         str(state / "target"), "--log-path", str(state / "logs")],
-                        cwd=DBT_PROJECT_DIR, env={**os.environ, "DO_NOT_TRACK": "1"}, check=True,
-                    )  # fmt: skip
-
-                wall, cpu = _timed(parse)
+                _, wall, cpu = _timed(
+                    subprocess.run,
+                    [str(server.launcher), "parse", "--quiet", "--vars",
+                     json.dumps({"state_dir": str(state)}), "--target-path",
+                     str(state / "target"), "--log-path", str(state / "logs")],
+                    cwd=DBT_PROJECT_DIR, env={**os.environ, "DO_NOT_TRACK": "1"}, check=True,
+                )  # fmt: skip
                 cpus.append(cpu)
                 print(f"full parse {n + 1}: {wall:.1f} s wall, {cpu:.1f} CPU-s")
     finally:
-        servers[0].stop()
+        server.stop()
     print(f"median full parse: {statistics.median(cpus):.1f} CPU-s")
     return 0
 

@@ -121,7 +121,9 @@ def _warm_up() -> None:
     streams on stderr: stdout says "ready")."""
     from dbt.cli.main import dbtRunner
 
-    project = str(Path(__file__).resolve().parent.parent / "dbt_project")
+    from orchestration.settings import DBT_PROJECT_DIR
+
+    project = str(DBT_PROJECT_DIR)
     cwd, environment, stdout = os.getcwd(), dict(os.environ), os.dup(1)
     os.environ["DO_NOT_TRACK"] = "1"
     os.dup2(2, 1)
