@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,14 +101,6 @@ def superset_env() -> dict[str, str]:
 
 def _venv_bin(name: str) -> Path:
     return Path(sys.executable).with_name(name)
-
-
-def run_superset_cli(*args: str) -> None:
-    cmd = [str(_venv_bin("superset")), *args]
-    print(f"+ superset {' '.join(args)}", flush=True)
-    result = subprocess.run(cmd, env=superset_env(), check=False)
-    if result.returncode != 0:
-        raise ProvisionError(f"`superset {' '.join(args)}` failed with exit {result.returncode}")
 
 
 @dataclass(frozen=True)
@@ -202,9 +193,12 @@ def sync_user(security_manager: Any, user: DemoUser, password: str) -> Any:
     return existing
 
 
-def import_assets(passwords: dict[str, str], warehouse: Path) -> None:
-    """Import the bundle with overwrite, then sync roles and users, in-process."""
+def set_up_metadata(passwords: dict[str, str], warehouse: Path) -> None:
+    """What `superset db upgrade` and `superset init` do, then the bundle's import with
+    overwrite and the roles' and users' sync: all in one Superset app of this process (each of
+    Superset's commands would start an app of its own, about 6 CPU-s each)."""
     from flask import g
+    from flask_migrate import upgrade
     from superset.app import create_app
 
     contents = render_bundle(warehouse)
@@ -213,11 +207,16 @@ def import_assets(passwords: dict[str, str], warehouse: Path) -> None:
         # Superset's models can only be imported once the app exists.
         from superset.commands.importers.v1.assets import ImportAssetsCommand
         from superset.connectors.sqla.models import SqlaTable
-        from superset.extensions import db, security_manager
+        from superset.extensions import appbuilder, db, security_manager
         from superset.models.dashboard import Dashboard
 
-        if security_manager.find_role("Admin") is None:
-            raise ProvisionError("role 'Admin' missing: `superset init` did not run")
+        print("+ superset db upgrade", flush=True)
+        upgrade()  # the migrations folder Superset's app registered (flask-migrate)
+        print("+ superset init", flush=True)
+        appbuilder.add_permissions(update_perms=True)
+        security_manager.sync_role_definitions()
+        db.session.commit()
+
         admin = USERS[0]
         user = sync_user(security_manager, admin, passwords[admin.username])
         g.user = user
@@ -264,9 +263,7 @@ def cmd_setup(_: argparse.Namespace) -> None:
             file=sys.stderr,
         )
     passwords = user_passwords(state, config)
-    run_superset_cli("db", "upgrade")
-    run_superset_cli("init")
-    import_assets(passwords, warehouse)
+    set_up_metadata(passwords, warehouse)
     print(f"Superset is set up in {state}", flush=True)
 
 
