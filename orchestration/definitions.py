@@ -23,6 +23,10 @@ def build_definitions(pipeline: PipelineResource) -> dg.Definitions:
         jobs=[refresh_job, build_job, apply_config_job],
         sensors=[landing_sensor, config_sensor],
         schedules=[daily_refresh],
+        # A launched run executes its steps one after another in its run worker, as a CLI run
+        # does: the steps follow each other anyway (ingest, checks, dbt, publish), and a
+        # process per step would start Python, Dagster and these definitions again for each.
+        executor=dg.in_process_executor,
         resources={
             "pipeline": pipeline,
             "dbt": dbt_code.dbt_cli(pipeline.engine),

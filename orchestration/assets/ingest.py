@@ -7,7 +7,7 @@ from pydantic import Field
 
 from ingest.landing import is_delivery_day
 from ingest.raw_layer import DayResult, ingest_day
-from orchestration.keys import CLI_PROCESS_TAG, RAW_EVENTS, RAW_REJECTED_LINES
+from orchestration.keys import RAW_EVENTS, RAW_REJECTED_LINES
 from orchestration.partitions import delivery_days
 from orchestration.quality import preload
 from orchestration.quality.gate import quality_table
@@ -65,8 +65,7 @@ def raw_layer(
 ):
     """Read each delivery day's landing files; a day whose files did not change is skipped
     unless `force` (a backfill re-reads every day of its range)."""
-    if CLI_PROCESS_TAG in context.run.tags:  # the checks run next, in this process
-        preload.start()
+    preload.start()  # the checks run next, in this process
     with pipeline.writer_lock(context.log.info) as paths:
         results = _ingest(context, pipeline, paths.raw, force=config.force)
     metadata = _summary(results)

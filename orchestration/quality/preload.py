@@ -1,8 +1,8 @@
 """Importing Great Expectations (~3 s) in the background while the ingest works.
 
-A CLI run executes its steps in one process, and the raw-day quality check follows the ingest
-there; the ingest spends its time in DuckDB and Arrow, which release the GIL, so the import
-costs the run almost nothing. Runs launched from Dagster (a process per step) do not preload.
+A run executes its steps in one process (the CLI's, or a launched run's worker: the definitions'
+in-process executor), and the raw-day quality check follows the ingest there; the ingest spends
+its time in DuckDB and Arrow, which release the GIL, so the import costs the run almost nothing.
 """
 
 from __future__ import annotations
