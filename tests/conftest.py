@@ -25,6 +25,10 @@ from orchestration.settings import DBT_EXECUTABLE_ENV
 # Landing files a test writes are read at once; the wait for files still being written
 # (SBM_SETTLE_SECONDS, 10 s by default) is tested on its own in test_unreadable_files.py.
 os.environ.setdefault("SBM_SETTLE_SECONDS", "0")
+# dbt's log file (debug by default: every SQL statement, about 10 MB per demo build) costs a
+# build 1.5 of its 12 CPU-s; no test reads it, and the events that tests check reach Dagster
+# through dbt's standard output.
+os.environ.setdefault("DBT_LOG_LEVEL_FILE", "none")
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -270,9 +270,8 @@ def test_a_failed_publish_re_executed_from_failure_publishes_its_parents_build(
     site.warehouse.unlink()
     site.warehouse.mkdir()  # the publish cannot rename its copy onto a folder
     instance, job = site.instance(), dg.reconstructable(build_job_from_env)
-    in_process = {"execution": {"config": {"in_process": {}}}}
 
-    failed = dg.execute_job(job, instance=instance, raise_on_error=False, run_config=in_process)
+    failed = dg.execute_job(job, instance=instance, raise_on_error=False)
     assert not failed.success
     assert [e.step_key for e in failed.all_events if e.is_step_failure] == ["warehouse__published"]
 
@@ -281,7 +280,6 @@ def test_a_failed_publish_re_executed_from_failure_publishes_its_parents_build(
         job,
         instance=instance,
         raise_on_error=False,
-        run_config=in_process,
         reexecution_options=dg.ReexecutionOptions.from_failure(failed.run_id, instance),
     )
     assert again.success
@@ -397,8 +395,9 @@ def test_a_dagster_run_and_a_cli_run_interleaving_both_succeed(
     base_site: Site, demo_landing: Path, published_warehouse: Path, tmp_path: Path
 ):
     """A run launched by Dagster (UI, sensor, schedule) and a CLI run share only the per-step
-    writer lock, so their steps interleave: the CLI run's dbt build lands between the Dagster
-    run's dbt build and its publish. The Dagster run then leaves publishing to the CLI run."""
+    writer lock, so their steps interleave: the CLI run's ingest (and, if it wins the lock
+    again, its dbt build) lands between the Dagster run's dbt build and its publish. The
+    Dagster run then leaves publishing to the CLI run, which builds and publishes the new day."""
     site = clone_site(base_site, tmp_path, demo_landing)
     site.instance()  # dagster.yaml for the launched process
     launched = subprocess.Popen(
@@ -419,7 +418,13 @@ def test_a_dagster_run_and_a_cli_run_interleaving_both_succeed(
     assert "another run is writing this warehouse's state; waiting for it" in cli.stdout + (
         cli.stderr
     )
-    assert "not publishing: run" in output  # superseded by the CLI run's newer build
+    # the Dagster run's publish step gave way (its log, in the run's event log): to the CLI
+    # run's newer build, or to the day the CLI run ingested after the Dagster run's build
+    (run,) = site.instance().get_runs(dg.RunsFilter(job_name="build_job"))
+    messages = [record.message for record in site.instance().all_logs(run.run_id)]
+    assert any(
+        m.startswith(("not publishing: run", "not publishing: delivery day")) for m in messages
+    ), messages[-20:]
     assert_same_numbers(site.warehouse, published_warehouse)
     stamp = read_publish_stamp(WarehousePaths.for_warehouse(site.warehouse))
     assert stamp.build_id == json.loads((site.state / "build.json").read_text())["build_id"]
