@@ -147,7 +147,7 @@ def _day_failures(frame: pd.DataFrame, outcome, max_reject_ratio: float) -> dict
                     f"{int(line['rejected']):,} of {int(line['lines']):,} lines rejected "
                     f"({line['reject_ratio']:.1%}), more than the maximum {max_reject_ratio:.1%}"
                     + unreadable
-                    + f" (re-deliver the day, or raise the maximum: --max-reject-ratio, "
+                    + " (re-deliver the day, or raise the maximum: --max-reject-ratio, "
                     f"{MAX_REJECT_RATIO.env_var})",
                 )
             else:
