@@ -24,6 +24,7 @@ import duckdb
 from ingest.landing import delivery_days, stray_entries
 from ingest.raw_layer import LandingScan, ingested_days, raw_layer_digest, scan_landing
 from orchestration import dbt_code, planner, state
+from orchestration.console_log import concise_console_logger
 from orchestration.instance import instance_for
 from orchestration.keys import (
     BUILD_JOB,
@@ -143,7 +144,8 @@ def _execute(
     tags: dict[str, str] | None = None,
     run_config: dict | None = None,
 ) -> None:
-    result = defs.resolve_job_def(job).execute_in_process(
+    job_def = defs.resolve_job_def(job).with_logger_defs({"console": concise_console_logger})
+    result = job_def.execute_in_process(
         instance=instance,
         tags={**(tags or {}), CLI_PROCESS_TAG: str(process_identity(os.getpid()))},
         raise_on_error=False,

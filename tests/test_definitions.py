@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -153,6 +154,16 @@ def test_materialize_ingest_then_dbt_and_publish(tmp_path: Path):
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
     assert dict(con.execute("SELECT key, value FROM marts.publish_info").fetchall()) == stamp
     con.close()
+
+    # a day with no landing folder (the daily schedule's, say): nothing read, and the log says so
+    next_day = (dt.date.fromisoformat(DAY) + dt.timedelta(days=1)).isoformat()
+    empty = dg.materialize(
+        [raw_layer], partition_key=next_day, resources=resources, instance=instance
+    )
+    assert empty.success
+    assert f"{next_day}: no landing folder" in " ".join(
+        record.message for record in instance.all_logs(empty.run_id)
+    )
 
 
 def test_the_dbt_resource_skips_what_the_pipeline_does_not_use():

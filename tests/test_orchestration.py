@@ -146,6 +146,12 @@ def test_failing_quality_suite_blocks_the_publish_until_fixed(
     ) and f"first {last}: 5,0" in _last_error(refused)
     assert "more than the maximum 5.0%" in _last_error(refused)
     assert file_digest(site.warehouse) == before
+    # the console names each error without its stack trace, which the run's event log keeps
+    assert "Stack Trace" not in refused.stderr and 'File "' not in refused.stderr
+    assert "(its stack trace: this run's event log, in the Dagster UI)" in refused.stderr
+    run_id = _last_error(refused).split("(run ", 1)[1].split(")", 1)[0]
+    (failure,) = site.instance().all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+    assert failure.dagster_event.step_failure_data.error.stack
 
     # the outcome is recorded in Dagster with its metadata, and in the Data Docs
     check = dg.AssetCheckKey(dg.AssetKey(["raw", "events"]), "delivery_days_pass_quality_suite")

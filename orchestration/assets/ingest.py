@@ -81,6 +81,7 @@ def _ingest(
     results, landing = [], pipeline.landing
     for day in context.partition_keys:
         if not (is_delivery_day(day) and (landing / day).is_dir()):
+            context.log.info(f"{day}: no landing folder {landing / day}, nothing to ingest")
             continue
         result = ingest_day(
             landing,
