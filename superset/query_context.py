@@ -10,6 +10,7 @@ import so that the two never disagree. Covers the visualisation types the bundle
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 TIMESERIES = {"echarts_timeseries_line", "echarts_timeseries_bar"}
@@ -83,7 +84,8 @@ def _query(params: dict[str, Any]) -> dict[str, Any]:
     elif viz == "table" and params.get("query_mode") == "raw":
         query["columns"] = list(params["all_columns"])
         query["metrics"] = None  # no metrics: rows as they are, no GROUP BY
-        query["orderby"] = [[column, ascending] for column, ascending in params.get("order_by", [])]
+        # Explore's "Ordering": each item a JSON [column, ascending]
+        query["orderby"] = [json.loads(item) for item in params.get("order_by_cols", [])]
     elif viz == "table":
         metrics = list(params["metrics"])
         percent = list(params.get("percent_metrics", []))

@@ -332,6 +332,12 @@ def test_viewer_browses_every_dashboard_in_chromium(
                         b["form_data"].get("extra_form_data", {}).get("time_range") == time_range
                         for _, b, _ in charts
                     ), f"{name}: the date filter did not reach the charts"
+                    for _, body, _ in charts:  # tables of rows: in the order their chart names
+                        if body["form_data"].get("query_mode") == "raw":
+                            ordering = body["form_data"].get("order_by_cols", [])
+                            assert ordering, f"{name}: a table of rows in no order"
+                            (query,) = body["queries"]
+                            assert query["orderby"] == [json.loads(o) for o in ordering], name
                     body_text = page.locator("body").inner_text()
                     for marker in ("Data error", "An error occurred", "Unexpected error"):
                         assert marker not in body_text, f"{name}: {marker!r} on the page"
