@@ -5,7 +5,8 @@ Schema ships in ``config/metrics-config.schema.json`` (editors autocomplete from
 refuses a document: every problem is reported with the key path and the reason, for example
 ``kpiDashboards[0].useCases[2].summary.success: required``. Unknown keys are errors. A ServisBOT
 KPI dashboard JSON is accepted as exported, either in ``kpiDashboards`` or as the whole file.
-What a schema cannot say (a real timezone, unique names, hours in order) is checked after it.
+What a schema cannot say (a real timezone, unique names, hours in order) is checked after it;
+the timezone also when the schema refuses the rest, so that one pass reports both.
 The schema is also the one home of the defaults (its `default`s): `effective_document` fills
 them in from there, and `config show --dbt-vars` gives them to a dbt run outside the pipeline.
 """
@@ -195,12 +196,18 @@ def _repeat(seen: set[str], name: str, path: str, what: str) -> list[str]:
     return [f"{path}: duplicate {what} {name!r}"] if repeated else []
 
 
+def _timezone_problems(doc: Any) -> list[str]:
+    """The timezone exists: checked even when the rest of the document breaks the schema (a
+    timezone that is not a string is the schema's to report)."""
+    timezone = doc.get("timezone", default("timezone")) if isinstance(doc, dict) else None
+    if isinstance(timezone, str) and timezone not in _timezones():
+        return [f"timezone: unknown IANA timezone {timezone!r}"]
+    return []
+
+
 def _rule_problems(doc: dict[str, Any], prefix: str | None) -> list[str]:
     """What the schema cannot check: the timezone exists, names are unique, hours in order."""
-    problems = []
-    timezone = doc.get("timezone", default("timezone"))
-    if timezone not in _timezones():
-        problems.append(f"timezone: unknown IANA timezone {timezone!r}")
+    problems = _timezone_problems(doc)
     hours_rule = schema()["$defs"]["hours"]["x-message"]
     aliases: set[str] = set()
     for index, dashboard in enumerate(doc.get("kpiDashboards", [])):
@@ -324,7 +331,7 @@ def parse_config(doc: Any) -> MetricsConfig:
     )
     problems = _schema_problems(doc, "kpiDashboard" if bare_dashboard else None)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(sorted(problems + _timezone_problems(doc), key=_path_order))
     doc.pop("$schema", None)
     if bare_dashboard:
         doc = {"kpiDashboards": [doc]}

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestration.metrics_config import ConfigError, MetricsConfig, load_config
+from orchestration.metrics_config import ConfigError, MetricsConfig, load_config, parse_config
 
 # The contract's example, and a second dashboard with businessHours, ServisBOT's `labels` (kept,
 # unused) and additionalUsageMetrics.
@@ -468,6 +468,15 @@ def test_invalid_json_document_is_refused_naming_the_key(
 ) -> None:
     with pytest.raises(ConfigError, match=rf"^{re.escape(key_path)}: "):
         load_config(write(tmp_path, text, "json"))
+
+
+def test_an_unknown_timezone_is_reported_with_the_schemas_problems() -> None:
+    with pytest.raises(ConfigError) as refused:
+        parse_config({"timezone": "Mars/Olympus", "impressions": {"uniqueWindowHours": "24"}})
+    assert refused.value.errors == [
+        "impressions.uniqueWindowHours: must be a positive integer, got '24'",
+        "timezone: unknown IANA timezone 'Mars/Olympus'",
+    ]
 
 
 def test_the_valid_base_of_the_refusal_cases_is_accepted(tmp_path: Path) -> None:
