@@ -10,21 +10,27 @@ UI shows the CLI's runs too).
 from __future__ import annotations
 
 import logging
+import re
 
 import dagster as dg
 
-STACK_TRACE = "\nStack Trace:\n"
+# A stack trace in Dagster's text of an error (SerializableErrorInfo.to_string), up to the
+# exception that caused it or during whose handling it occurred, whose message is kept.
+STACK_TRACE = re.compile(
+    r"\nStack Trace:\n.*?(?=\nThe above exception (?:was caused by|occurred during)|\Z)",
+    re.DOTALL,
+)
 MAX_LINE = 400
 
 
 def concise(message: str) -> str:
-    """`message` without a stack trace, each line at most MAX_LINE characters."""
-    text, traced, _ = message.partition(STACK_TRACE)
+    """`message` without its stack traces, each line at most MAX_LINE characters."""
+    text, traces = STACK_TRACE.subn("", message)
     lines = [
         line if len(line) <= MAX_LINE else f"{line[:MAX_LINE]} … ({len(line):,} characters)"
         for line in text.rstrip().splitlines()
     ]
-    if traced:
+    if traces:
         lines.append("(its stack trace: this run's event log, in the Dagster UI)")
     return "\n".join(lines)
 

@@ -331,7 +331,8 @@ def parse_config(doc: Any) -> MetricsConfig:
     )
     problems = _schema_problems(doc, "kpiDashboard" if bare_dashboard else None)
     if problems:
-        raise ConfigError(sorted(problems + _timezone_problems(doc), key=_path_order))
+        timezone = [] if bare_dashboard else _timezone_problems(doc)  # a dashboard has none
+        raise ConfigError(sorted(problems + timezone, key=_path_order))
     doc.pop("$schema", None)
     if bare_dashboard:
         doc = {"kpiDashboards": [doc]}

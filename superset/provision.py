@@ -203,6 +203,9 @@ def set_up_metadata(passwords: dict[str, str], warehouse: Path) -> None:
 
     contents = render_bundle(warehouse)
     app = create_app()
+    # Alembic would otherwise load its own logging configuration, which silences every logger
+    # that exists (Superset's warnings during the import and the users' sync below)
+    app.config["ALEMBIC_SKIP_LOG_CONFIG"] = True
     with app.app_context():
         # Superset's models can only be imported once the app exists.
         from superset.commands.importers.v1.assets import ImportAssetsCommand
@@ -210,12 +213,15 @@ def set_up_metadata(passwords: dict[str, str], warehouse: Path) -> None:
         from superset.extensions import appbuilder, db, security_manager
         from superset.models.dashboard import Dashboard
 
-        print("+ superset db upgrade", flush=True)
-        upgrade()  # the migrations folder Superset's app registered (flask-migrate)
-        print("+ superset init", flush=True)
-        appbuilder.add_permissions(update_perms=True)
-        security_manager.sync_role_definitions()
-        db.session.commit()
+        try:
+            print("+ superset db upgrade", flush=True)
+            upgrade()  # the migrations folder Superset's app registered (flask-migrate)
+            print("+ superset init", flush=True)
+            appbuilder.add_permissions(update_perms=True)
+            security_manager.sync_role_definitions()
+            db.session.commit()
+        except Exception as exc:
+            raise ProvisionError(f"setting up Superset's metadata database failed: {exc}") from exc
 
         admin = USERS[0]
         user = sync_user(security_manager, admin, passwords[admin.username])

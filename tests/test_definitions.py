@@ -161,7 +161,7 @@ def test_materialize_ingest_then_dbt_and_publish(tmp_path: Path):
         [raw_layer], partition_key=next_day, resources=resources, instance=instance
     )
     assert empty.success
-    assert f"{next_day}: no landing folder" in " ".join(
+    assert f"for 1 day(s) of the run ({next_day})" in " ".join(
         record.message for record in instance.all_logs(empty.run_id)
     )
 

@@ -477,6 +477,9 @@ def test_an_unknown_timezone_is_reported_with_the_schemas_problems() -> None:
         "impressions.uniqueWindowHours: must be a positive integer, got '24'",
         "timezone: unknown IANA timezone 'Mars/Olympus'",
     ]
+    with pytest.raises(ConfigError) as refused:  # a bare dashboard has no timezone key
+        parse_config({**dashboard(), "timezone": "Mars/Olympus"})
+    assert [e.split(":")[0] for e in refused.value.errors] == ["timezone"]
 
 
 def test_the_valid_base_of_the_refusal_cases_is_accepted(tmp_path: Path) -> None:

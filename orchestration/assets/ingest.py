@@ -78,10 +78,10 @@ def raw_layer(
 def _ingest(
     context: dg.AssetExecutionContext, pipeline: PipelineResource, raw: Path, force: bool
 ) -> list[DayResult]:
-    results, landing = [], pipeline.landing
+    results, landing, absent = [], pipeline.landing, []
     for day in context.partition_keys:
         if not (is_delivery_day(day) and (landing / day).is_dir()):
-            context.log.info(f"{day}: no landing folder {landing / day}, nothing to ingest")
+            absent.append(day)
             continue
         result = ingest_day(
             landing,
@@ -102,6 +102,12 @@ def _ingest(
             f"{result.duplicates:,} duplicates" + (f" ({'; '.join(notes)})" if notes else "")
         )
         results.append(result)
+    if absent:  # one line: a backfill's range can hold years of days
+        span = absent[0] if len(absent) == 1 else f"{absent[0]} .. {absent[-1]}"
+        context.log.info(
+            f"no landing folder in {landing} for {len(absent):,} day(s) of the run ({span}): "
+            "nothing to ingest for them"
+        )
     return results
 
 
