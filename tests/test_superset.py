@@ -261,6 +261,24 @@ def _pick_last_week(page: Page) -> None:
                 raise
 
 
+def _await_dashboard(page: Page, title: str, name: str, shot: Path) -> None:
+    """Wait until the dashboard's header shows its title and no chart is loading. On a timeout,
+    fail with what the page shows instead (and a screenshot in `shot`)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+    from playwright.sync_api import expect
+
+    # The title is the header's input (editable by an owner). Its text is also in an offscreen
+    # sizer span and in the dashboard's markdown, which are not what the viewer reads.
+    header_title = page.locator('[data-test="editable-title-input"]')
+    try:
+        expect(header_title).to_have_value(title, timeout=60_000)
+        page.wait_for_function("() => !document.querySelector('.dashboard .loading')")
+    except (AssertionError, PlaywrightTimeoutError) as error:
+        page.screenshot(path=str(shot), full_page=True)
+        shown = page.locator("body").inner_text()[:2000]
+        pytest.fail(f"{name}: {error}\nscreenshot: {shot}\nthe page shows:\n{shown}")
+
+
 def _is_chart_query(response: Response, time_range: str | None = None) -> bool:
     """A chart's data query (with `time_range` in its filters, if given)."""
     if "/api/v1/chart/data" not in response.url or response.request.method != "POST":
@@ -322,9 +340,8 @@ def test_viewer_browses_every_dashboard_in_chromium(
                             lambda r, filtered=time_range: _is_chart_query(r, filtered)
                         ):
                             page.locator('[data-test="filter-bar__apply-button"]').click()
-                    page.get_by_text(title, exact=True).first.wait_for()
-                    page.wait_for_function("() => !document.querySelector('.dashboard .loading')")
                     name = f"{slug} ({time_range})"
+                    _await_dashboard(page, title, name, shots / f"{slug}-failed.png")
                     charts = [(s, b, r) for s, b, r in responses if "slice_id" in b["form_data"]]
                     assert charts, f"{name}: no chart queried"
                     for status, body, result in charts:
