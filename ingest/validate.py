@@ -39,6 +39,8 @@ RFC3339 = (
 MIN_EPOCH_MS, MAX_EPOCH_MS = -62_135_596_800_000, 253_402_300_799_999
 MIN_TIMESTAMP, MAX_TIMESTAMP = "0001-01-01 00:00:00", "9999-12-31 23:59:59.999999"
 BOM = "\ufeff"  # a UTF-8 byte-order mark at the start of a line is ignored
+# JSON's whitespace: a line of only these is ignored, a required string of only these is empty
+BLANK = " \t\r\n"
 INTEGER_TYPES = "('BIGINT', 'UBIGINT')"
 NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
 
@@ -83,6 +85,13 @@ def _sql_list(values: tuple[str, ...]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
+def _is_blank(text: str) -> str:
+    """SQL: the string `text` is empty or only whitespace. A blank string sorts before '!' (its
+    first byte, if any, is at most a space): only those are trimmed, as ltrim with a list of
+    characters costs 20-30x an equality (and trim 3x more than ltrim)."""
+    return f"CASE WHEN {text} < '!' THEN ltrim({text}, '{BLANK}') = '' ELSE false END"
+
+
 def _required_string_rules(field: str) -> list[tuple[str, str]]:
     return [
         (
@@ -90,7 +99,7 @@ def _required_string_rules(field: str) -> list[tuple[str, str]]:
             f"'missing required field: {field}'",
         ),
         (f"{_jtype(field)} <> 'VARCHAR'", f"'field {field} must be a string'"),
-        (f"{_jtext(field)} = ''", f"'empty required field: {field}'"),
+        (_is_blank(_jtext(field)), f"'empty required field: {field}'"),
     ]
 
 
@@ -126,7 +135,7 @@ def _property_rules() -> list[tuple[str, str]]:
     def non_empty_string(event_type: str, name: str) -> tuple[str, str]:
         return (
             f"event_type = '{event_type}' AND ({prop(name)} IS DISTINCT FROM 'VARCHAR' "
-            f"OR {text(name)} = '')",
+            f"OR {_is_blank(text(name))})",
             f"'{event_type}: properties.{name} must be a non-empty string'",
         )
 
@@ -285,13 +294,13 @@ parsed AS (
         *,
         json_valid(doc) AS is_json
     FROM unmarked
-    WHERE ltrim(doc, ' \t\r\n') <> ''  -- not blank (ltrim: trim costs 3x more)
+    WHERE NOT {_is_blank("doc")}
 ),
 extracted AS (
     SELECT
         *,
         -- valid JSON is an object exactly when it starts with a brace
-        is_json AND starts_with(ltrim(doc, ' \t\r\n'), '{{') AS is_object,
+        is_json AND starts_with(ltrim(doc, '{BLANK}'), '{{') AS is_object,
         CASE WHEN is_object THEN json_extract(doc, {_PATHS}) END AS values
     FROM parsed
 ),

@@ -47,6 +47,8 @@ REJECTED = [
     ("missing organization", line(organization=...), "missing required field: organization"),
     ("empty bot", line(bot=""), "empty required field: bot"),
     ("missing visitor_id", line(visitor_id=...), "missing required field: visitor_id"),
+    ("blank visitor_id", line(visitor_id=" "), "empty required field: visitor_id"),
+    ("whitespace organization", line(organization="\t\r\n "), "empty required field: organization"),
     ("unknown event_type", line(event_type="page_view"), "unknown event_type: page_view"),
     ("missing occurred_at", line(occurred_at=...), "missing required field: occurred_at"),
     ("missing received_at", line(received_at=...), "missing required field: received_at"),
@@ -98,6 +100,11 @@ REJECTED = [
     (
         "intent empty",
         line(event_type="intent_matched", properties={"intent": ""}),
+        "intent_matched: properties.intent must be a non-empty string",
+    ),
+    (
+        "intent blank",
+        line(event_type="intent_matched", properties={"intent": "  "}),
         "intent_matched: properties.intent must be a non-empty string",
     ),
     (
@@ -164,6 +171,7 @@ ACCEPTED = [
     ),
     ("goal with extras", line(event_type="goal", properties={"goal": "done", "reason": "x"})),
     ("handover no properties", line(event_type="handover", properties=...)),
+    ("visitor_id with spaces around it, kept as written", line(visitor_id=" v1 ")),
     ("null properties", line(event_type="bot_message", properties=None)),
     (
         "start with action",

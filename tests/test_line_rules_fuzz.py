@@ -37,6 +37,7 @@ TYPES = (
 )  # fmt: skip
 START_ACTIONS = ("start_button", "teaser", "auto_start")
 BOM = "\ufeff"
+BLANK = " \t\r\n"  # JSON's whitespace: a required string of only these is empty
 EPOCH = dt.datetime(1970, 1, 1)
 TIMESTAMP = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
@@ -144,7 +145,7 @@ def expected(line: str) -> tuple[str, object] | None:
             return "rejected", f"missing required field: {field}"
         if not isinstance(event[field], str):
             return "rejected", f"field {field} must be a string"
-        if event[field] == "":
+        if event[field].strip(BLANK) == "":
             return "rejected", f"empty required field: {field}"
     event_type = event["event_type"]
     if event_type not in TYPES:
@@ -163,7 +164,7 @@ def expected(line: str) -> tuple[str, object] | None:
             return "rejected", "missing required field: conversation_id"
         if not isinstance(event["conversation_id"], str):
             return "rejected", "field conversation_id must be a string"
-        if event["conversation_id"] == "":
+        if event["conversation_id"].strip(BLANK) == "":
             return "rejected", "empty required field: conversation_id"
     for field in ("conversation_id", "channel", "page_url"):
         if given_(field) and not isinstance(event[field], str):
@@ -180,7 +181,7 @@ def expected(line: str) -> tuple[str, object] | None:
         return math.isfinite(v.value) and low <= v.value <= high
 
     def non_empty(name: str) -> bool:
-        return isinstance(props.get(name), str) and props[name] != ""
+        return isinstance(props.get(name), str) and props[name].strip(BLANK) != ""
 
     rule = f"{event_type}: properties."
     start_action = props.get("start_action")
@@ -293,7 +294,8 @@ ODD_TIMESTAMPS = [
 ]  # fmt: skip
 
 ODD_VALUES = [
-    None, None, "", " ", 0, -1, 1, 3, 5, 6, 100, 599, 600, 2**63, 2**64 + 1, -(2**64),
+    None, None, "", " ", "\t \r\n", " x ", "\u00a0", 0, -1, 1, 3, 5, 6, 100, 599, 600,
+    2**63, 2**64 + 1, -(2**64),
     10**30, 3.0, 4.5, -0.0, 1e308, float("inf"), -float("inf"), 0.5, 1.0000000000000002,
     True, False, [], [1], {}, {"a": None}, "5", "fallback", "teaser", "start_button",
     "x" * 300, "\x00", "\ud800", "😀",
