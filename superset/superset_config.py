@@ -69,6 +69,9 @@ SECRET_KEY, _ = env_or_generated_secret("SUPERSET_SECRET_KEY", _STATE / SECRET_K
 # Only used by embedded dashboards (off); never leave Superset's public default in place.
 GUEST_TOKEN_JWT_SECRET = hashlib.sha256(f"guest-token:{SECRET_KEY}".encode()).hexdigest()
 SQLALCHEMY_DATABASE_URI = f"sqlite:///{_STATE / 'superset.db'}?check_same_thread=false"
+# Every request writes a log row from one of several server threads: on a busy disk a writer
+# waits up to 30 s for SQLite's lock instead of failing the request after the default 5 s.
+SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"connect_args": {"timeout": 30}}
 DATA_DIR = str(_STATE)
 UPLOAD_FOLDER = str(_STATE / "uploads") + "/"
 IMG_UPLOAD_FOLDER = UPLOAD_FOLDER

@@ -105,6 +105,10 @@ class CliProcess:
     def kill(self) -> None:
         self._process.kill()
 
+    def output(self) -> str:
+        """What the process has written to stdout and stderr so far."""
+        return "".join(path.read_text() for path in (self._out, self._err) if path.exists())
+
     def wait(self, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
         """Wait for the exit (killing the process after `timeout`); its code and output."""
         self._process.join(timeout)

@@ -79,9 +79,9 @@ def _location(url: str) -> str | None:
             },
             timeout=10,
         )
-    except requests.ConnectionError:
-        return None
-    entries = response.json()["data"]["workspaceOrError"]["locationEntries"]
+        entries = response.json()["data"]["workspaceOrError"]["locationEntries"]
+    except (requests.RequestException, ValueError, KeyError, TypeError):
+        return None  # not up yet, too busy to answer in time, or still loading the workspace
     loaded = [
         e["name"]
         for e in entries
@@ -377,7 +377,7 @@ def test_a_run_whose_process_was_killed_is_failed_and_the_queue_moves_on(
     assert instance.get_run_by_id(second).status == dg.DagsterRunStatus.QUEUED
     os.kill(pid, signal.SIGKILL)
     killed_at = time.monotonic()
-    assert finished(first, 60, dev.log).status == dg.DagsterRunStatus.FAILURE
+    assert finished(first, 300, dev.log).status == dg.DagsterRunStatus.FAILURE
     print(f"\nworker killed: run failed {time.monotonic() - killed_at:.1f} s later")
 
     # 2. the queued run starts; all of `dagster dev` is killed while it runs, a third run queued
@@ -393,7 +393,7 @@ def test_a_run_whose_process_was_killed_is_failed_and_the_queue_moves_on(
     # 3. `dagster dev` again: its daemon finds the dead worker, fails the run, starts the next
     with _running(dev.site, tmp_path / "dagster-dev-again.log") as again:
         ready_at = time.monotonic()
-        run = finished(second, 60, again.log)
+        run = finished(second, 300, again.log)
         print(
             f"dagster dev killed: run failed {time.monotonic() - killed_at:.1f} s later, "
             f"{time.monotonic() - ready_at:.1f} s after dagster dev was up again"

@@ -412,18 +412,30 @@ def test_a_dagster_run_and_a_cli_run_interleaving_both_succeed(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group, to pause
     )
+    waiting = "another run is writing this warehouse's state; waiting for it"
     try:
         _wait_for(lambda: _build_in_progress(site.state), 300, "the Dagster run's dbt build")
-        cli = site.run(check=False)
+        # The Dagster run holds the writer lock for its build: paused until the CLI run waits
+        # for that lock, the interleaving does not depend on how fast the CLI run starts.
+        os.killpg(launched.pid, signal.SIGSTOP)
+        try:
+            started = site.start()
+            _wait_for(
+                lambda: waiting in started.output() or started.returncode is not None,
+                300,
+                "the CLI run to wait for the lock",
+            )
+        finally:
+            os.killpg(launched.pid, signal.SIGCONT)
+        cli = started.wait(timeout=900)
         output = launched.communicate(timeout=900)[0]
     finally:
         launched.kill()
     assert cli.returncode == 0, cli.stderr
     assert launched.returncode == 0, output[-3000:]
-    assert "another run is writing this warehouse's state; waiting for it" in cli.stdout + (
-        cli.stderr
-    )
+    assert waiting in cli.stdout + cli.stderr
     # the Dagster run's publish step gave way (its log, in the run's event log): to the CLI
     # run's newer build, or to the day the CLI run ingested after the Dagster run's build
     (run,) = site.instance().get_runs(dg.RunsFilter(job_name="build_job"))

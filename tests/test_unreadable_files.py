@@ -298,6 +298,9 @@ def test_cli_waits_for_a_file_still_being_written_then_reads_it(landing: Path, t
     day = sorted(p.name for p in landing.iterdir())[-1]
     fresh = landing / day / "arriving.ndjson"
     fresh.write_bytes(_ndjson(GOOD[:3]))
+    # dated 5 s ahead: still being written when the run lists it, however slowly it starts
+    ahead = time.time() + 5
+    os.utime(fresh, (ahead, ahead))
     try:
         result = sbm(
             "run", "--landing", landing, "--warehouse", warehouse,
