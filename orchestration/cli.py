@@ -53,6 +53,42 @@ def _ratio(value: str) -> float:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("R ")) from None
 
 
+_VERSIONED = ("servisbot-metrics", "dagster", "dbt-core", "dbt-duckdb", "duckdb")
+
+
+def _version_text() -> str:
+    """This package's version and those of the engines it runs, for a bug report."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    own, *engines = _VERSIONED
+    return f"{own} {of(own)} ({', '.join(f'{name} {of(name)}' for name in engines)})"
+
+
+class _VersionAction(argparse.Action):
+    """--version: the versions are looked up only when asked (about 60 ms)."""
+
+    def __init__(self, option_strings: list[str], dest: str) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, help="print the versions and exit", default=None
+        )
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        print(_version_text())
+        parser.exit()
+
+
 def _warehouse_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--landing",
@@ -95,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="servisbot-metrics",
         description="Bot metrics from raw messenger events: ingest, dbt marts, published DuckDB.",
     )
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(

@@ -398,6 +398,10 @@ def test_cli_conventions():
     assert "--warehouse" in sbm("run", "--help", console_script=True).stdout
     usage = sbm("bogus", check=False, console_script=True)
     assert usage.returncode == 2 and "invalid choice" in usage.stderr
+    versions = sbm("--version", console_script=True)
+    assert versions.returncode == 0 and not versions.stderr
+    assert versions.stdout.startswith("servisbot-metrics 0.1.0 (dagster 1."), versions.stdout
+    assert "dbt-core 1.1" in versions.stdout and "not installed" not in versions.stdout
 
 
 def test_failed_build_keeps_the_published_file_and_the_next_run_catches_up(
