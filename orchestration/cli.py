@@ -74,8 +74,13 @@ class _VersionAction(argparse.Action):
     """--version: the versions are looked up only when asked (about 60 ms)."""
 
     def __init__(self, option_strings: list[str], dest: str) -> None:
+        # as argparse's own "version" action: nothing added to the parsed arguments
         super().__init__(
-            option_strings, dest, nargs=0, help="print the versions and exit", default=None
+            option_strings,
+            dest=argparse.SUPPRESS,
+            default=argparse.SUPPRESS,
+            nargs=0,
+            help="print the versions and exit",
         )
 
     def __call__(

@@ -37,7 +37,7 @@ TYPES = (
 )  # fmt: skip
 START_ACTIONS = ("start_button", "teaser", "auto_start")
 BOM = "\ufeff"
-BLANK = " \t\r\n"  # JSON's whitespace: a required string of only these is empty
+BLANK = " \t\r\n"  # JSON's whitespace: a line of only these is blank, a required string empty
 EPOCH = dt.datetime(1970, 1, 1)
 TIMESTAMP = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
@@ -126,7 +126,7 @@ def _timestamp(value: object) -> dt.datetime | None:
 def expected(line: str) -> tuple[str, object] | None:
     """None for a blank line, ("rejected", reason) or ("accepted", typed fields)."""
     doc = line[1:] if line.startswith(BOM) else line
-    if doc.strip(" \t\r\n") == "":
+    if doc.strip(BLANK) == "":
         return None
     try:
         event = parse_json(
