@@ -261,6 +261,21 @@ def _pick_last_week(page: Page) -> None:
                 raise
 
 
+def _log_in(page: Page, url: str, username: str, password: str) -> None:
+    """Sign in through the login form, filled once the page is idle and checked before the
+    click. (Typed at once, a loaded run once stayed on the login page: a sign-in without the
+    typed values, most likely a re-render of the form while the page was still loading.)"""
+    from playwright.sync_api import expect
+
+    page.goto(url, wait_until="networkidle")
+    for selector, value in (("input#username", username), ("input#password", password)):
+        page.fill(selector, value)
+    for selector, value in (("input#username", username), ("input#password", password)):
+        expect(page.locator(selector)).to_have_value(value)
+    page.locator('[data-test="login-button"]').click()
+    page.wait_for_url(lambda current: "/login" not in current)
+
+
 def _await_dashboard(page: Page, title: str, name: str, shot: Path) -> None:
     """Wait until the dashboard's header shows its title and no chart is loading. On a timeout,
     fail with what the page shows instead (and a screenshot in `shot`)."""
@@ -319,11 +334,7 @@ def test_viewer_browses_every_dashboard_in_chromium(
             page.on("response", on_response)
             page.on("request", on_request)
             page.on("requestfailed", on_request_failed)
-            page.goto(f"{superset.base_url}/login/")
-            page.fill("input#username", "viewer")
-            page.fill("input#password", superset.password("viewer"))
-            page.keyboard.press("Enter")
-            page.wait_for_url(lambda url: "/login" not in url)
+            _log_in(page, f"{superset.base_url}/login/", "viewer", superset.password("viewer"))
             for slug, title in DASHBOARDS.items():
                 started = time.monotonic()
                 for time_range in ("Last 30 days", "Last week"):
