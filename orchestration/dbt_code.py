@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from importlib.metadata import version as installed_version
@@ -88,11 +89,29 @@ def __getattr__(name: str) -> Any:  # `dbt_code.dbt_project` and `dbt_code.TRANS
 
 def dbt_cli(engine: str = ENGINES[0]) -> DbtCliResource:
     """The dbt resource of the definitions (resource key `dbt`) and of `prepare`: the dbt of
-    `engine` (engines.Engine)."""
+    `engine` (engines.Engine), ended with the process that started it (ended_with_parent)."""
     objects = _dagster_dbt()
     return objects.DbtCli(
-        project_dir=objects.dbt_project, dbt_executable=Engine(engine).dbt_executable
+        project_dir=objects.dbt_project, **ended_with_parent(Engine(engine).dbt_executable)
     )
+
+
+def ended_with_parent(dbt_executable: str) -> dict[str, Any]:
+    """The dbt resource's command (`dbt_executable`, then `global_config_flags`, then dbt's
+    arguments) for a dbt that the kernel ends (SIGTERM) when the process that started it dies:
+    util-linux's `setpriv --pdeathsig TERM` (Linux's PR_SET_PDEATHSIG), which then runs dbt in
+    its own process. Without it, a run killed with SIGKILL (the OOM killer, `kill -9` of the
+    run worker) leaves its dbt building: it holds build.duckdb's write lock, so the next run's
+    dbt fails on the lock until the orphan ends. A killed dbt leaves the build unfinished, as
+    a killed run does; the next run rebuilds (planner.full_refresh_reason). Where setpriv is
+    missing (not Linux), dbt runs as it is."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return {"dbt_executable": dbt_executable}
+    return {
+        "dbt_executable": setpriv,
+        "global_config_flags": ["--pdeathsig", "TERM", "--", dbt_executable],
+    }
 
 
 def _asset_key(dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:

@@ -7,6 +7,7 @@ for "the right numbers" is the warehouse built in one run over all demo days.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -345,6 +346,65 @@ def test_kill_9_during_dbt_keeps_the_published_file_and_the_next_run_converges(
         if r.tags.get(CLI_PROCESS_TAG, "").startswith(f"{socket.gethostname()}:{proc.pid}:")
     ]
     assert killed == [dg.DagsterRunStatus.FAILURE]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except FileNotFoundError:  # the thread ended
+            continue
+    return found
+
+
+def _dbt_child(pid: int) -> int | None:
+    """The `dbt build` process `pid` started (in the suite, the launcher of a dbt fork, which
+    passes signals on to it and ends when it ends: tests/dbt_forkserver.py)."""
+    for child in _children(pid):
+        try:
+            if b"build" in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0"):
+                return child
+        except FileNotFoundError:
+            continue
+    return None
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_kill_9_of_the_run_alone_ends_its_dbt_and_the_next_run_converges(
+    base_site: Site, demo_landing: Path, published_warehouse: Path, tmp_path: Path
+):
+    """`kill -9` of the run's process only, not of its process group (how the OOM killer or a
+    killed run worker ends it): its dbt ends too (dbt_code.ended_with_parent). Before, the
+    orphaned dbt finished its build holding build.duckdb's write lock, and the next run's dbt
+    failed on that lock."""
+    site = clone_site(base_site, tmp_path, demo_landing)
+    paths = WarehousePaths.for_warehouse(site.warehouse, site.state)
+    run_results = paths.dbt_target / "run_results.json"
+    finished_before = run_results.stat().st_mtime_ns
+    proc = site.start(new_session=True)
+    try:
+        _wait_for(lambda: _dbt_child(proc.pid) is not None, 300, "dbt build to start")
+        dbt = _dbt_child(proc.pid)
+        time.sleep(1)  # dbt under way: a build of the test's site takes several seconds
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        _wait_for(lambda: not _running(dbt), 30, "dbt to end with the run that started it")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    # dbt did not go on to finish the build (it would have written its run results)
+    assert run_results.stat().st_mtime_ns == finished_before
+    rerun = site.run()
+    assert "the previous build did not finish" in rerun.stderr
+    assert_same_numbers(site.warehouse, published_warehouse)
 
 
 READER = """
