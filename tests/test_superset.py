@@ -243,17 +243,21 @@ def test_analyst_sql_lab_on_marts_only(superset: Superset) -> None:
 
 def _pick_last_week(page: Page) -> None:
     """Open the date filter, choose range type Last (typed into the select: a mouse click on the
-    option can land while its dropdown still animates and be lost), then Last week."""
+    option can land while its dropdown still animates and be lost), then Last week. Each of
+    three attempts first opens the filter's popover if it is not open (a click on the trigger
+    can be lost too while the filter bar renders)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-    page.locator('[data-test="time-range-trigger"]').first.click()
+    trigger = page.locator('[data-test="time-range-trigger"]').first
     range_type = page.locator('.ant-popover [data-test="Range type"]')
     last_week = page.locator(".ant-popover").get_by_text("Last week", exact=True)
     for attempt in range(3):
-        range_type.click()
-        page.keyboard.type("Last")
-        page.keyboard.press("Enter")
         try:
+            if not range_type.is_visible():
+                trigger.click(timeout=10_000)
+            range_type.click(timeout=10_000)
+            page.keyboard.type("Last")
+            page.keyboard.press("Enter")
             last_week.click(timeout=10_000)
             return
         except PlaywrightTimeoutError:
