@@ -34,6 +34,9 @@ def _dbt(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
             str(state / "target"),
             "--log-path",
             str(state / "logs"),
+            # no manifest.json or run_results.json: the tests read dbt's output and the tables
+            # (dbt still keeps its partial-parse file); about 0.7 CPU-s less per command
+            "--no-write-json",
         ],
         cwd=DBT_PROJECT_DIR,
         capture_output=True,

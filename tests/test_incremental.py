@@ -218,6 +218,9 @@ def _dbt_run(state_dir: Path, *extra: str) -> None:
             str(state_dir / "target"),
             "--log-path",
             str(state_dir / "logs"),
+            # no manifest.json or run_results.json: the test reads the tables (dbt still keeps
+            # its partial-parse file); about 0.7 CPU-s less per command
+            "--no-write-json",
             *extra,
         ],
         cwd=DBT_PROJECT_DIR,
