@@ -99,12 +99,14 @@ def dbt_cli(engine: str = ENGINES[0]) -> DbtCliResource:
 def ended_with_parent(dbt_executable: str) -> dict[str, Any]:
     """The dbt resource's command (`dbt_executable`, then `global_config_flags`, then dbt's
     arguments) for a dbt that the kernel ends (SIGTERM) when the process that started it dies:
-    util-linux's `setpriv --pdeathsig TERM` (Linux's PR_SET_PDEATHSIG), which then runs dbt in
-    its own process. Without it, a run killed with SIGKILL (the OOM killer, `kill -9` of the
-    run worker) leaves its dbt building: it holds build.duckdb's write lock, so the next run's
-    dbt fails on the lock until the orphan ends. A killed dbt leaves the build unfinished, as
-    a killed run does; the next run rebuilds (planner.full_refresh_reason). Where setpriv is
-    missing (not Linux), dbt runs as it is."""
+    util-linux's `setpriv --pdeathsig TERM` (Linux's PR_SET_PDEATHSIG), which sets that signal
+    and then executes dbt in its place (same process). The kernel ties it to the thread that
+    started dbt: the dbt step starts dbt and waits for it in one thread. Without it, a run
+    killed with SIGKILL (the OOM killer, `kill -9` of the run worker) leaves its dbt building:
+    it holds build.duckdb's write lock, so the next run's dbt fails on the lock until the
+    orphan ends. A killed dbt leaves the build unfinished, as a killed run does; the next run
+    rebuilds (planner.full_refresh_reason). Where setpriv is missing (not Linux), dbt runs as
+    it is."""
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         return {"dbt_executable": dbt_executable}
