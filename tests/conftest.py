@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -20,7 +21,7 @@ from shared_artifacts import build_once
 
 from orchestration import dbt_code
 from orchestration.instance import instance_for
-from orchestration.settings import DBT_EXECUTABLE_ENV
+from orchestration.settings import DBT_EXECUTABLE_ENV, DBT_PROJECT_DIR, dbt_executable_from_env
 
 # Landing files a test writes are read at once; the wait for files still being written
 # (SBM_SETTLE_SECONDS, 10 s by default) is tested on its own in test_unreadable_files.py.
@@ -36,6 +37,33 @@ REPO = Path(__file__).resolve().parent.parent
 SBM = str(Path(sys.executable).parent / "servisbot-metrics")
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 DEMO_DAYS, DEMO_EVENTS, DEMO_SEED = 7, 40_000, 11
+
+
+def dbt(
+    state: Path, config_vars: dict, *args: str, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """A test's own dbt command (`args`) on the build database of the state folder `state`,
+    with the configuration's dbt vars; dbt's target and log folders there. No manifest.json or
+    run_results.json (`--no-write-json`): the tests read dbt's output and the tables, and dbt
+    still keeps its partial-parse file; about 0.7 CPU-s less per command."""
+    return subprocess.run(
+        [
+            dbt_executable_from_env(),
+            *args,
+            "--vars",
+            json.dumps({"state_dir": str(state), **config_vars}),
+            "--target-path",
+            str(state / "target"),
+            "--log-path",
+            str(state / "logs"),
+            "--no-write-json",
+        ],
+        cwd=DBT_PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DO_NOT_TRACK": "1"},
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)

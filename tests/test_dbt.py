@@ -3,47 +3,21 @@ its data tests pass on real generated data under a full KPI configuration."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import REPO
+from conftest import REPO, dbt
 
 from ingest.landing import delivery_days
 from ingest.raw_layer import ingest_day
 from orchestration.metrics_config import load_config
-from orchestration.settings import DBT_PROJECT_DIR, dbt_executable_from_env
 
 
 def _dbt(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    dbt_vars = {
-        "state_dir": str(state),
-        **load_config(REPO / "config/demo-metrics.yaml").dbt_vars(),
-    }
-    return subprocess.run(
-        [
-            dbt_executable_from_env(),
-            *args,
-            "--vars",
-            json.dumps(dbt_vars),
-            "--target-path",
-            str(state / "target"),
-            "--log-path",
-            str(state / "logs"),
-            # no manifest.json or run_results.json: the tests read dbt's output and the tables
-            # (dbt still keeps its partial-parse file); about 0.7 CPU-s less per command
-            "--no-write-json",
-        ],
-        cwd=DBT_PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "DO_NOT_TRACK": "1"},
-        timeout=900,
-    )
+    return dbt(state, load_config(REPO / "config/demo-metrics.yaml").dbt_vars(), *args, timeout=900)
 
 
 def _passed(result: subprocess.CompletedProcess[str]) -> int:
