@@ -271,10 +271,11 @@ def _log_in(page: Page, url: str, username: str, password: str) -> None:
     typed values, most likely a re-render of the form while the page was still loading.)"""
     from playwright.sync_api import expect
 
+    fields = (("input#username", username), ("input#password", password))
     page.goto(url, wait_until="networkidle")
-    for selector, value in (("input#username", username), ("input#password", password)):
+    for selector, value in fields:
         page.fill(selector, value)
-    for selector, value in (("input#username", username), ("input#password", password)):
+    for selector, value in fields:
         expect(page.locator(selector)).to_have_value(value)
     page.locator('[data-test="login-button"]').click()
     page.wait_for_url(lambda current: "/login" not in current)
